@@ -1,0 +1,47 @@
+"""Symbolic programs, hyper-values, DNA and spaces (imports no JAX)."""
+
+from ._api import dna_spec as dna_spec
+from ._api import encode as encode
+from ._api import iter as iter  # noqa: A004
+from ._api import materialize as materialize
+from ._api import random_sample as random_sample
+from ._api import space as space
+from ._context import Resolver as Resolver
+from ._context import current_resolver as current_resolver
+from ._context import resolving as resolving
+from ._dna import DNA as DNA
+from ._dna import DNAArray as DNAArray
+from ._dynamic import ChildResolver as ChildResolver
+from ._dynamic import DynamicChild as DynamicChild
+from ._dynamic import DynamicSpace as DynamicSpace
+from ._dynamic import TraceResolver as TraceResolver
+from ._dynamic import trace as trace
+from ._hyper import FloatV as FloatV
+from ._hyper import HyperValue as HyperValue
+from ._hyper import IntV as IntV
+from ._hyper import ManyOf as ManyOf
+from ._hyper import OneOf as OneOf
+from ._hyper import floatv as floatv
+from ._hyper import intv as intv
+from ._hyper import manyof as manyof
+from ._hyper import oneof as oneof
+from ._json import from_json as from_json
+from ._json import register as register
+from ._json import to_json as to_json
+from ._keypath import format_path as format_path
+from ._keypath import parse_path as parse_path
+from ._space import Space as Space
+from ._spec import Choice as Choice
+from ._spec import DecisionPoint as DecisionPoint
+from ._spec import DNASpec as DNASpec
+from ._spec import Float as Float
+from ._spec import Int as Int
+from ._tree import Call as Call
+from ._tree import SymbolicFactory as SymbolicFactory
+from ._tree import build as build
+from ._tree import clone as clone
+from ._tree import get as get
+from ._tree import query as query
+from ._tree import rebind as rebind
+from ._tree import symbolic as symbolic
+from ._tree import traverse as traverse

@@ -1,0 +1,129 @@
+"""The entry points over static and define-by-run spaces."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._dna import DNA, DNAValue
+from ._dynamic import DynamicSpace
+from ._space import Space, _has_hyper
+from ._spec import DNASpec
+
+AnySpace = Space | DynamicSpace
+
+
+def space(program: Any) -> AnySpace:
+    """Compiles a program with hyper-values into a :class:`Space`.
+
+    Compile once when you materialize many children: `mx.materialize` on a
+    raw program compiles it on every call.
+
+    Raises:
+        TypeError: if `program` holds no hyper-value.
+    """
+    if isinstance(program, Space | DynamicSpace):
+        return program
+    if not _has_hyper(program):
+        raise TypeError(
+            f"expected a search space (a program with hyper-values such as mx.oneof, or "
+            f"mx.trace(fn)), but got {_short(program)}, which has no hyper-values"
+        )
+    return Space(program)
+
+
+def _short(obj: Any) -> str:
+    text = repr(obj)
+    return (text if len(text) < 120 else text[:117] + "...") + f" ({type(obj).__name__})"
+
+
+def dna_spec(program: Any) -> DNASpec:
+    """The :class:`DNASpec` of a space: its decision points, ids and size.
+
+    Examples:
+        >>> import morphax as mx
+        >>> spec = mx.dna_spec([mx.oneof([1, 2, 3]), mx.manyof(2, ["a", "b", "c", "d"], sorted=True)])
+        >>> spec.space_size, len(spec)
+        (18, 3)
+    """
+    return space(program).spec
+
+
+def materialize(program: Any, dna: DNA | Sequence[DNAValue]) -> Any:
+    """The child of a space for `dna`: each hyper-value replaced by its choice.
+
+    For a static space, the child is a new program of the same structure
+    (symbolic calls stay symbolic; call :func:`morphax.build` for the real
+    objects; Flax modules come back as Flax modules with concrete fields).
+    For a define-by-run space (from :func:`morphax.trace`), the child is a
+    :class:`DynamicChild` that runs the traced code with the DNA's choices.
+
+    Raises:
+        TypeError: if `program` is not a space.
+        ValueError: if `dna` does not fit the space (naming the decision).
+
+    Examples:
+        >>> import morphax as mx
+        >>> import flax.linen as nn
+        >>> space = nn.Dense(features=mx.oneof([16, 32, 64]))
+        >>> mx.materialize(space, mx.DNA([2])).features
+        64
+    """
+    return space(program).materialize(dna)
+
+
+def encode(program: Any, child: Any) -> DNA:
+    """The DNA whose child is `child`: the inverse of :func:`materialize`.
+
+    Raises:
+        ValueError: if `child` is not a child of the space, naming where it
+            differs.
+
+    Examples:
+        >>> import morphax as mx
+        >>> space = {"w": mx.oneof([16, 32]), "lr": mx.floatv(0.0, 1.0)}
+        >>> mx.encode(space, {"w": 32, "lr": 0.25})
+        DNA([1, 0.25])
+    """
+    return space(program).encode(child)
+
+
+def iter(program: Any, num: int | None = None) -> Iterator[Any]:  # noqa: A001
+    """Every child of a finite space, in DNA order (a grid), up to `num`.
+
+    Raises:
+        ValueError: for a space with float decisions (use random_sample).
+
+    Examples:
+        >>> import morphax as mx
+        >>> list(mx.iter({"a": mx.oneof([1, 2]), "b": mx.oneof(["x", "y"])}))
+        [{'a': 1, 'b': 'x'}, {'a': 1, 'b': 'y'}, {'a': 2, 'b': 'x'}, {'a': 2, 'b': 'y'}]
+    """
+    s = space(program)
+    if num is not None and (not isinstance(num, int) or num < 0):
+        raise ValueError(f"`num` must be a non-negative int or None, but got {num!r}")
+    for i, dna in enumerate(s.spec.iter_dna()):
+        if num is not None and i >= num:
+            return
+        yield s.materialize(dna)
+
+
+def random_sample(
+    program: Any, num: int, *, seed: int | np.random.Generator | None = None
+) -> Iterator[Any]:
+    """`num` random children of a space, reproducible under `seed`.
+
+    Examples:
+        >>> import morphax as mx
+        >>> space = {"a": mx.oneof([1, 2, 3]), "lr": mx.floatv(1e-3, 1e-1, scale="log")}
+        >>> [c["a"] for c in mx.random_sample(space, 5, seed=1)] == [c["a"] for c in mx.random_sample(space, 5, seed=1)]
+        True
+    """
+    if isinstance(num, bool) or not isinstance(num, int) or num < 0:
+        raise ValueError(f"`num` must be a non-negative int, but got {num!r}")
+    s = space(program)
+    rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
+    for _ in range(num):
+        yield s.materialize(s.spec.random_dna(rng))

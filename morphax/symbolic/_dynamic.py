@@ -1,0 +1,354 @@
+"""Define-by-run spaces: hyper-values called while user code runs.
+
+`trace(fn, ...)` runs `fn` under a tracing resolver, exploring each choice's
+candidates to find the decisions that only some choices meet (conditional
+decisions). A child for a DNA runs the same code under a resolver that looks
+each decision up by its id.
+
+Decision ids: the user-given `name`, else `qualname:line#k` of the call site
+(the k-th call from that line in one run). Give names to decisions whose code
+moves, or that are met in different orders.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._context import resolving
+from ._dna import DNA, DNAValue
+from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf
+from ._spec import Choice, DecisionPoint, DNASpec, Float, Int, Subspace
+from ._tree import sym_eq
+
+_MAX_INT_BRANCHES = 256
+
+
+class _Namer:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.seen: dict[str, HyperValue] = {}
+
+    def id_of(self, hyper: HyperValue) -> tuple[str, bool]:
+        """The decision id of `hyper`, and whether it was met before in this run."""
+        if hyper.name is not None:
+            first = self.seen.get(hyper.name)
+            if first is None:
+                self.seen[hyper.name] = hyper
+                return hyper.name, False
+            if type(first) is not type(hyper) or not sym_eq(first._fields(), hyper._fields()):
+                raise ValueError(
+                    f"decision name {hyper.name!r} is used for two different hyper-values: "
+                    f"{first!r} (at {first.site}) and {hyper!r} (at {hyper.site}); one name "
+                    "must mean one decision, so rename one of them"
+                )
+            return hyper.name, True
+        k = self.counts.get(hyper.site, 0)
+        self.counts[hyper.site] = k + 1
+        return f"{hyper.site}#{k}", False
+
+
+def _value_of(hyper: HyperValue, v: Any) -> Any:
+    if isinstance(hyper, OneOf):
+        return hyper.candidates[v]
+    if isinstance(hyper, ManyOf):
+        return [hyper.candidates[i] for i in v]
+    return v
+
+
+def _default(hyper: HyperValue) -> Any:
+    if isinstance(hyper, OneOf):
+        return 0
+    if isinstance(hyper, ManyOf):
+        return list(range(hyper.k)) if hyper.distinct else [0] * hyper.k
+    if isinstance(hyper, FloatV | IntV):
+        return hyper.low
+    raise TypeError(f"unknown hyper-value {hyper!r}")
+
+
+class TraceResolver:
+    """Records the decisions met; forced ones take given values, others defaults."""
+
+    def __init__(self, forced: dict[str, Any]) -> None:
+        self.forced = forced
+        self.namer = _Namer()
+        self.met: dict[str, HyperValue] = {}
+        self.values: dict[str, Any] = {}
+
+    def resolve(self, hyper: HyperValue) -> Any:
+        pid, again = self.namer.id_of(hyper)
+        if not again:
+            self.met[pid] = hyper
+            self.values[pid] = self.forced.get(pid, _default(hyper))
+        return _value_of(hyper, self.values[pid])
+
+
+class ChildResolver:
+    """Resolves each decision by id from a decoded DNA."""
+
+    def __init__(self, values: dict[str, Any], spec: DNASpec) -> None:
+        self.values = values
+        self.spec = spec
+        self.namer = _Namer()
+
+    def resolve(self, hyper: HyperValue) -> Any:
+        pid, _ = self.namer.id_of(hyper)
+        try:
+            v = self.values[pid]
+        except KeyError:
+            raise ValueError(
+                f"decision {pid!r} ({hyper!r}) was met while running the child, but it is not "
+                "active in the traced space for this DNA: it depends on a combination of "
+                "choices or on a float, which tracing cannot see; give it a `name` and make it "
+                "depend on one choice"
+            ) from None
+        if isinstance(hyper, OneOf | ManyOf):
+            picks = [v] if isinstance(hyper, OneOf) else v
+            if any(i >= len(hyper.candidates) for i in picks):
+                raise ValueError(
+                    f"decision {pid!r} now has {len(hyper.candidates)} candidates, but the "
+                    f"space was traced with more; trace the space again"
+                )
+        return _value_of(hyper, v)
+
+
+# ---------------------------------------------------------------------------
+# Tracing.
+
+
+def _run(fn: Callable[[], Any], forced: dict[str, Any]) -> TraceResolver:
+    resolver = TraceResolver(forced)
+    with resolving(resolver):
+        fn()
+    return resolver
+
+
+def _options(
+    pid: str, hyper: HyperValue, fn: Callable[[], Any], forced: dict[str, Any]
+) -> list[Any]:
+    """The values of a decision that may change which decisions are met."""
+    if isinstance(hyper, OneOf):
+        return list(range(len(hyper.candidates)))
+    if isinstance(hyper, IntV) and hyper.high > hyper.low:
+        lo = set(_run(fn, {**forced, pid: hyper.low}).met)
+        hi = set(_run(fn, {**forced, pid: hyper.high}).met)
+        if lo == hi:
+            return []
+        if hyper.high - hyper.low + 1 > _MAX_INT_BRANCHES:
+            raise ValueError(
+                f"intv decision {pid!r} ({hyper!r}) changes which decisions run and has more "
+                f"than {_MAX_INT_BRANCHES} values, too many to trace; use a oneof over fewer values"
+            )
+        return list(range(hyper.low, hyper.high + 1))
+    return []
+
+
+def _explore(fn: Callable[[], Any], forced: dict[str, Any], scope: set[str] | None) -> Subspace:
+    base = _run(fn, forced)
+    met = {pid: h for pid, h in base.met.items() if pid not in forced}
+    ids = [pid for pid in met if scope is None or pid in scope]
+    runs: dict[tuple[str, Any], list[str]] = {}
+    options: dict[str, list[Any]] = {}
+    for pid in ids:
+        opts = _options(pid, met[pid], fn, forced)
+        if not opts:
+            continue
+        options[pid] = opts
+        default = _default(met[pid])
+        for v in opts:
+            if v == default:
+                runs[(pid, v)] = list(met)
+            else:
+                runs[(pid, v)] = [x for x in _run(fn, {**forced, pid: v}).met if x not in forced]
+    conditional_on: dict[str, str] = {}
+    for pid, opts in options.items():
+        sets = [set(runs[(pid, v)]) for v in opts]
+        for x in set[str]().union(*sets) - set[str].intersection(*sets) - {pid}:
+            conditional_on.setdefault(x, pid)
+    points: list[DecisionPoint] = []
+    for pid in ids:
+        if pid in conditional_on:
+            continue
+        hyper = met[pid]
+        subs: list[Subspace] = []
+        for v in options.get(pid, []):
+            child_scope = {x for x in runs[(pid, v)] if conditional_on.get(x) == pid}
+            subs.append(_explore(fn, {**forced, pid: v}, child_scope) if child_scope else ())
+        points.extend(_points(pid, hyper, tuple(subs)))
+    return tuple(points)
+
+
+def _points(pid: str, hyper: HyperValue, subs: tuple[Subspace, ...]) -> list[DecisionPoint]:
+    name = hyper.name
+    if isinstance(hyper, OneOf):
+        lits = tuple(repr(c) for c in hyper.candidates)
+        return [
+            Choice(
+                pid,
+                hyper.site,
+                name,
+                num_candidates=len(hyper.candidates),
+                subspaces=subs,
+                literals=lits,
+            )
+        ]
+    if isinstance(hyper, ManyOf):
+        n = len(hyper.candidates)
+        return [
+            Choice(
+                f"{pid}[{p}]",
+                hyper.site,
+                name,
+                num_candidates=n,
+                k=hyper.k,
+                distinct=hyper.distinct,
+                sorted=hyper.sorted,
+                pick=p,
+                manyof_id=pid,
+                subspaces=((),) * n,
+            )
+            for p in range(hyper.k)
+        ]
+    if isinstance(hyper, FloatV):
+        return [Float(pid, hyper.site, name, low=hyper.low, high=hyper.high, scale=hyper.scale)]
+    assert isinstance(hyper, IntV)
+    return [Int(pid, hyper.site, name, low=hyper.low, high=hyper.high, subspaces=subs)]
+
+
+class DynamicSpace:
+    """A define-by-run space: the function, and the DNASpec its tracing found.
+
+    Made by :func:`trace`. `materialize(dna)` returns a :class:`DynamicChild`.
+    """
+
+    def __init__(self, target: Any, runner: Callable[[], Any]) -> None:
+        self.target = target
+        self._runner = runner
+        self.spec = DNASpec(_explore(runner, {}, None))
+
+    def materialize(self, dna: DNA | Sequence[DNAValue]) -> DynamicChild:
+        if not isinstance(dna, DNA):
+            dna = DNA(dna)
+        return DynamicChild(self.target, DNA(dna.values, spec=self.spec), self.spec.to_dict(dna))
+
+    def encode(self, child: Any) -> DNA:
+        if not isinstance(child, DynamicChild) or child.dna.spec != self.spec:
+            raise ValueError(
+                f"cannot encode {child!r}: a define-by-run space encodes only the children "
+                "it materialized (DynamicChild objects of the same traced space)"
+            )
+        return child.dna
+
+    def random_dna(self, rng: np.random.Generator | int | None = None) -> DNA:
+        return self.spec.random_dna(rng)
+
+    def __repr__(self) -> str:
+        return f"DynamicSpace(target={self.target!r}, space_size={self.spec.space_size})"
+
+
+class DynamicChild:
+    """A define-by-run child: the same code, run with its DNA's choices.
+
+    Calling it (or any method of the target, such as a Flax module's `init`
+    and `apply`) runs under a resolver that returns this child's choices. It
+    is hashable by (target, DNA), so passed as a static argument to
+    `jax.jit` a new DNA compiles anew and the same DNA reuses its executable.
+    """
+
+    __slots__ = ("target", "dna", "values", "_wrapped")
+
+    def __init__(self, target: Any, dna: DNA, values: dict[str, Any]) -> None:
+        self.target = target
+        self.dna = dna
+        self.values = values
+        self._wrapped: dict[str, Callable[..., Any]] = {}
+
+    def _resolver(self) -> ChildResolver:
+        assert self.dna.spec is not None
+        return ChildResolver(self.values, self.dna.spec)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with resolving(self._resolver()):
+            return self.target(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        attr = getattr(self.target, name)
+        if not callable(attr):
+            return attr
+        wrapped = self._wrapped.get(name)
+        if wrapped is None:
+
+            def wrapped(*args: Any, **kwargs: Any) -> Any:
+                with resolving(self._resolver()):
+                    return attr(*args, **kwargs)
+
+            wrapped.__name__ = name
+            self._wrapped[name] = wrapped
+        return wrapped
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, DynamicChild)
+            and other.dna == self.dna
+            and _same(other.target, self.target)
+        )
+
+    def __hash__(self) -> int:
+        try:
+            h = hash(self.target)
+        except TypeError:
+            h = id(self.target)
+        return hash((h, self.dna))
+
+    def __repr__(self) -> str:
+        name = getattr(self.target, "__qualname__", type(self.target).__name__)
+        return f"DynamicChild({name}, {self.dna!r})"
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b
+
+
+def trace(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> DynamicSpace:
+    """Runs define-by-run code and returns the space of the decisions it meets.
+
+    `fn(*args, **kwargs)` is run once per explored choice (each candidate of a
+    `oneof` is tried, to find conditional decisions). A Flax linen module is
+    traced through `module.init(jax.random.key(0), *args, **kwargs)` under
+    `jax.eval_shape`, so no real computation runs.
+
+    Examples:
+        >>> import morphax as mx
+        >>> def model(x):
+        ...     depth = mx.intv(1, 3, name="depth")
+        ...     for _ in range(depth):
+        ...         x = x * mx.oneof([1, 2], name=f"op{_}")
+        ...     return x
+        >>> space = mx.trace(model, 1)
+        >>> space.spec.space_size
+        14
+        >>> child = mx.materialize(space, mx.DNA([2, 1, 1]))
+        >>> child(3)
+        12
+    """
+    if not callable(fn):
+        raise TypeError(f"mx.trace needs a callable (a function or a Flax module), but got {fn!r}")
+    linen = sys.modules.get("flax.linen")
+    if linen is not None and isinstance(fn, linen.Module):
+        import jax
+
+        module = fn
+
+        def runner() -> Any:
+            return jax.eval_shape(lambda: module.init(jax.random.key(0), *args, **kwargs))
+
+        return DynamicSpace(fn, runner)
+    return DynamicSpace(fn, lambda: fn(*args, **kwargs))
