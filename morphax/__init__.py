@@ -38,6 +38,7 @@ from .symbolic import clone as clone
 from .symbolic import current_resolver as current_resolver
 from .symbolic import dna_spec as dna_spec
 from .symbolic import encode as encode
+from .symbolic import eq as eq
 from .symbolic import floatv as floatv
 from .symbolic import format_path as format_path
 from .symbolic import from_json as from_json

@@ -23,6 +23,7 @@ from ._tree import CALL, DATACLASS, LEAF, Call, _dataclass_keys, kind_of, symbol
 T = TypeVar("T")
 _BY_NAME: dict[str, Any] = {}
 _NAME_OF: dict[int, str] = {}
+_AUTO: set[int] = set()  # objects named by `module.qualname`, not by the user
 _DEFAULTS_LOADED = False
 _DEFAULT_MODULES = (
     "flax.linen",
@@ -72,8 +73,12 @@ def register(obj: Any = None, *, name: str | None = None, _default: bool = False
         raise TypeError(f"a registry name must be a non-empty str, but got {name!r}")
     key = name or _auto_name(obj)
     _BY_NAME[key] = obj
-    if not _default or id(obj) not in _NAME_OF:
+    if not _default:
         _NAME_OF[id(obj)] = key
+        _AUTO.discard(id(obj))
+    elif id(obj) not in _NAME_OF:
+        _NAME_OF[id(obj)] = key
+        _AUTO.add(id(obj))
     return obj
 
 
@@ -94,16 +99,18 @@ def _load_defaults() -> None:
                 continue
             key = f"{modname}.{attr}"
             _BY_NAME.setdefault(key, value)
-            _NAME_OF.setdefault(id(value), key)
+            # Library names win over automatic `module.qualname` names, so the
+            # name of an object does not depend on what was registered first.
+            if id(value) not in _NAME_OF or id(value) in _AUTO:
+                _NAME_OF[id(value)] = key
+                _AUTO.discard(id(value))
 
 
 def registered_name(obj: Any) -> str | None:
     """The registry name of `obj`, or None."""
-    name = _NAME_OF.get(id(obj))
-    if name is None and not _DEFAULTS_LOADED:
+    if not _DEFAULTS_LOADED and (id(obj) not in _NAME_OF or id(obj) in _AUTO):
         _load_defaults()
-        name = _NAME_OF.get(id(obj))
-    return name
+    return _NAME_OF.get(id(obj))
 
 
 def lookup(name: str) -> Any:
