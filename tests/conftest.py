@@ -32,7 +32,9 @@ def _hyper(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     logs = st.tuples(st.floats(1e-5, 1.0), st.floats(1.5, 100)).map(
         lambda t: mx.floatv(t[0], t[0] * t[1], scale="log")
     )
-    ints = st.tuples(st.integers(-3, 3), st.integers(0, 4)).map(lambda t: mx.intv(t[0], t[0] + t[1]))
+    ints = st.tuples(st.integers(-3, 3), st.integers(0, 4)).map(
+        lambda t: mx.intv(t[0], t[0] + t[1])
+    )
     manyofs = st.tuples(distinct_cands, st.booleans(), st.booleans(), st.integers(1, 3)).map(
         lambda t: mx.manyof(
             min(t[3], len(t[0])) if t[1] else t[3], t[0], distinct=t[1], sorted=t[2]
@@ -49,7 +51,9 @@ def _programs(depth: int) -> st.SearchStrategy[Any]:
         lambda children: st.one_of(
             _hyper(children),
             st.lists(children, min_size=1, max_size=3),
-            st.dictionaries(st.sampled_from(["a", "b", "c", "w"]), children, min_size=1, max_size=3),
+            st.dictionaries(
+                st.sampled_from(["a", "b", "c", "w"]), children, min_size=1, max_size=3
+            ),
         ),
         max_leaves=depth,
     )

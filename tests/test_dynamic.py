@@ -62,7 +62,9 @@ def test_anonymous_decisions_are_named_by_call_site() -> None:
     spec = mx.trace(fn).spec
     ids = [p.id for p in spec.columns]
     assert len(ids) == 3 and len(set(ids)) == 3
-    assert all(i.startswith("test_anonymous_decisions_are_named_by_call_site.<locals>.fn") for i in ids)
+    assert all(
+        i.startswith("test_anonymous_decisions_are_named_by_call_site.<locals>.fn") for i in ids
+    )
     assert ids[0].endswith("#0") and ids[2].endswith("#2")
     assert mx.materialize(mx.trace(fn), mx.DNA([1, 0, 1]))() == [2, 1, 2]
 
@@ -78,7 +80,9 @@ def test_named_decisions_are_shared_in_define_by_run() -> None:
 
 def test_manyof_and_floats_define_by_run() -> None:
     def fn() -> tuple[list[str], float]:
-        return mx.manyof(2, ["a", "b", "c"], sorted=True, name="ops"), mx.floatv(1e-3, 1.0, scale="log", name="lr")
+        return mx.manyof(2, ["a", "b", "c"], sorted=True, name="ops"), mx.floatv(
+            1e-3, 1.0, scale="log", name="lr"
+        )
 
     space = mx.trace(fn)
     assert [p.id for p in space.spec.columns] == ["ops[0]", "ops[1]", "lr"]
@@ -109,7 +113,9 @@ def test_child_refuses_decisions_the_trace_did_not_see() -> None:
 
     space = mx.trace(fn)
     assert "c" not in [p.id for p in space.spec.columns]
-    with pytest.raises(ValueError, match="decision 'c' .* was met while running the child, but it is not active"):
+    with pytest.raises(
+        ValueError, match="decision 'c' .* was met while running the child, but it is not active"
+    ):
         mx.materialize(space, mx.DNA([1, 1]))()
 
 

@@ -9,7 +9,10 @@ import morphax as mx
 
 
 def test_oneof_needs_candidates() -> None:
-    with pytest.raises(ValueError, match=r"`oneof` needs at least one candidate, but got an empty list \(at test_oneof"):
+    with pytest.raises(
+        ValueError,
+        match=r"`oneof` needs at least one candidate, but got an empty list \(at test_oneof",
+    ):
         mx.oneof([])
     with pytest.raises(TypeError, match="takes a list of candidates, but got 'abc'"):
         mx.oneof("abc")  # type: ignore[arg-type]
@@ -20,7 +23,9 @@ def test_floatv_bounds_and_scale() -> None:
         mx.floatv(3, 1)
     with pytest.raises(ValueError, match=r"scale='log' needs low > 0, but got low=0, high=1"):
         mx.floatv(0, 1, scale="log")
-    with pytest.raises(ValueError, match=r"scale must be one of \('linear', 'log'\), but got scale='exp'"):
+    with pytest.raises(
+        ValueError, match=r"scale must be one of \('linear', 'log'\), but got scale='exp'"
+    ):
         mx.floatv(1, 2, scale="exp")
     with pytest.raises(TypeError, match="`low` must be a real number, but got '0'"):
         mx.floatv("0", 1)  # type: ignore[arg-type]
@@ -29,7 +34,10 @@ def test_floatv_bounds_and_scale() -> None:
 
 
 def test_manyof_rules() -> None:
-    with pytest.raises(ValueError, match=r"distinct=True needs k <= len\(candidates\), but got k=4 with 3 candidates \[1, 2, 3\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"distinct=True needs k <= len\(candidates\), but got k=4 with 3 candidates \[1, 2, 3\]",
+    ):
         mx.manyof(4, [1, 2, 3])
     assert mx.dna_spec(mx.manyof(4, [1, 2, 3], distinct=False)).space_size == 81
     with pytest.raises(ValueError, match="needs k >= 1, but got k=0"):
@@ -55,7 +63,9 @@ def test_one_name_for_two_different_candidate_lists() -> None:
         mx.oneof([1, 2], name="width")
         mx.oneof([4, 5], name="width")
 
-    with pytest.raises(ValueError, match="decision name 'width' is used for two different hyper-values"):
+    with pytest.raises(
+        ValueError, match="decision name 'width' is used for two different hyper-values"
+    ):
         mx.trace(fn)
 
 
@@ -76,25 +86,44 @@ def test_shared_name_is_one_decision() -> None:
 
 def test_dna_out_of_range_or_wrong_length() -> None:
     space = {"act": mx.oneof(["relu", "gelu"]), "lr": mx.floatv(0.1, 1.0), "n": mx.intv(1, 3)}
-    with pytest.raises(ValueError, match=r"DNA value 2 for decision 'act' is out of range: it needs a candidate index in \[0, 1\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"DNA value 2 for decision 'act' is out of range: it needs a candidate index in \[0, 1\]",
+    ):
         mx.materialize(space, mx.DNA([2, 0.5, 1]))
-    with pytest.raises(ValueError, match=r"DNA value 1.5 for decision 'lr' is out of range: it needs a float in \[0.1, 1.0\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"DNA value 1.5 for decision 'lr' is out of range: it needs a float in \[0.1, 1.0\]",
+    ):
         mx.materialize(space, mx.DNA([0, 1.5, 1]))
-    with pytest.raises(ValueError, match=r"value 4 at position 2 for decision 'n', which needs an int in \[1, 3\]"):
+    with pytest.raises(
+        ValueError, match=r"value 4 at position 2 for decision 'n', which needs an int in \[1, 3\]"
+    ):
         mx.dna_spec(space).validate(mx.DNA([0, 0.5, 4]))
-    with pytest.raises(ValueError, match=r"DNA\(\[0\]\) is too short for this space: no value for decision 'lr'"):
+    with pytest.raises(
+        ValueError, match=r"DNA\(\[0\]\) is too short for this space: no value for decision 'lr'"
+    ):
         mx.materialize(space, mx.DNA([0]))
-    with pytest.raises(ValueError, match=r"is too long for this space: it has 4 values but the decisions it picks use 3"):
+    with pytest.raises(
+        ValueError,
+        match=r"is too long for this space: it has 4 values but the decisions it picks use 3",
+    ):
         mx.materialize(space, mx.DNA([0, 0.5, 1, 1]))
-    with pytest.raises(TypeError, match="DNA values must be ints or floats, but got 'x' at position 1"):
+    with pytest.raises(
+        TypeError, match="DNA values must be ints or floats, but got 'x' at position 1"
+    ):
         mx.DNA([0, "x"])
 
 
 def test_manyof_dna_must_respect_distinct_and_sorted() -> None:
     space = mx.manyof(2, [1, 2, 3], sorted=True)
-    with pytest.raises(ValueError, match=r"picks \[1, 1\] for manyof '<root>', which needs distinct picks"):
+    with pytest.raises(
+        ValueError, match=r"picks \[1, 1\] for manyof '<root>', which needs distinct picks"
+    ):
         mx.materialize(space, mx.DNA([1, 1]))
-    with pytest.raises(ValueError, match=r"picks \[2, 0\] for manyof '<root>', which needs sorted picks"):
+    with pytest.raises(
+        ValueError, match=r"picks \[2, 0\] for manyof '<root>', which needs sorted picks"
+    ):
         mx.materialize(space, mx.DNA([2, 0]))
 
 
@@ -102,14 +131,18 @@ def test_dna_built_for_another_spec() -> None:
     a = {"x": mx.oneof([1, 2]), "y": mx.oneof([1, 2])}
     b = {"u": mx.oneof([1, 2]), "v": mx.oneof([1, 2])}
     dna = mx.dna_spec(a).random_dna(0)
-    with pytest.raises(ValueError, match=r"was made for another space \(spec [0-9a-f]+ with 2 decision points\)"):
+    with pytest.raises(
+        ValueError, match=r"was made for another space \(spec [0-9a-f]+ with 2 decision points\)"
+    ):
         mx.materialize(b, dna)
     # A bare DNA (no spec attached) is checked by structure only.
     assert mx.materialize(b, mx.DNA(dna.values)) is not None
 
 
 def test_materialize_needs_a_space() -> None:
-    with pytest.raises(TypeError, match=r"expected a search space .* but got 42 \(int\), which has no hyper-values"):
+    with pytest.raises(
+        TypeError, match=r"expected a search space .* but got 42 \(int\), which has no hyper-values"
+    ):
         mx.materialize(42, mx.DNA([]))
     with pytest.raises(TypeError, match="expected a search space"):
         mx.materialize(nn.Dense(3), mx.DNA([0]))
@@ -119,20 +152,30 @@ def test_materialize_needs_a_space() -> None:
 
 def test_encode_names_where_the_program_differs() -> None:
     space = {"layers": [nn.Dense(mx.oneof([4, 8])), nn.Dense(2)]}
-    with pytest.raises(ValueError, match=r"has 5 at 'layers\[0\]\.features', which matches none of the candidates \[4, 8\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"has 5 at 'layers\[0\]\.features', which matches none of the candidates \[4, 8\]",
+    ):
         mx.encode(space, {"layers": [nn.Dense(5), nn.Dense(2)]})
     with pytest.raises(ValueError, match=r"at 'layers\[1\]'"):
         mx.encode(space, {"layers": [nn.Dense(4), nn.Dense(3)]})
 
 
 def test_from_json_unregistered_or_malformed() -> None:
-    with pytest.raises(ValueError, match="unknown name 'my_pkg.Evil': it is not registered, and from_json imports nothing"):
+    with pytest.raises(
+        ValueError,
+        match="unknown name 'my_pkg.Evil': it is not registered, and from_json imports nothing",
+    ):
         mx.from_json('{"$type": "call", "fn": "my_pkg.Evil", "args": {}}')
     with pytest.raises(ValueError, match=r"malformed JSON"):
         mx.from_json("{not json")
-    with pytest.raises(ValueError, match=r"malformed morphax JSON at \$\.a: '\$type' must be one of"):
+    with pytest.raises(
+        ValueError, match=r"malformed morphax JSON at \$\.a: '\$type' must be one of"
+    ):
         mx.from_json('{"a": {"$type": "pickle", "data": "..."}}')
-    with pytest.raises(ValueError, match=r"malformed morphax JSON at \$: 'oneof' needs the key 'candidates'"):
+    with pytest.raises(
+        ValueError, match=r"malformed morphax JSON at \$: 'oneof' needs the key 'candidates'"
+    ):
         mx.from_json('{"$type": "oneof"}')
     with pytest.raises(ValueError, match=r"at \$\.x: floatv needs low < high"):
         mx.from_json('{"x": {"$type": "floatv", "low": 2, "high": 1, "scale": "linear"}}')
@@ -146,7 +189,9 @@ def test_to_json_of_unregistered_objects() -> None:
     class Unknown:
         pass
 
-    with pytest.raises(TypeError, match=r"cannot serialize .*Unknown.* at \$\.a\[0\]: it is not registered"):
+    with pytest.raises(
+        TypeError, match=r"cannot serialize .*Unknown.* at \$\.a\[0\]: it is not registered"
+    ):
         mx.to_json({"a": [Unknown]})
     with pytest.raises(TypeError, match=r"cannot serialize <object .*> \(object\) at \$"):
         mx.to_json(object())

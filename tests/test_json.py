@@ -21,9 +21,14 @@ def block(width: int, act=jax.nn.relu, dropout: float = 0.0) -> dict:
 
 def test_programs_spaces_and_dna_round_trip() -> None:
     space = {
-        "blocks": [block(mx.oneof([16, 32]), act=mx.oneof([nn.relu, nn.gelu, jax.nn.silu])) for _ in range(2)],
+        "blocks": [
+            block(mx.oneof([16, 32]), act=mx.oneof([nn.relu, nn.gelu, jax.nn.silu]))
+            for _ in range(2)
+        ],
         "head": nn.Dense(features=mx.intv(2, 10)),
-        "opt": mx.symbolic(optax.adamw)(learning_rate=mx.floatv(1e-4, 1e-2, scale="log"), weight_decay=1e-4),
+        "opt": mx.symbolic(optax.adamw)(
+            learning_rate=mx.floatv(1e-4, 1e-2, scale="log"), weight_decay=1e-4
+        ),
         "tags": ("a", 1, None, True),
         "odd_keys": {1: "x", (1, 2): "y"},
         "nan": float("nan"),
@@ -45,7 +50,9 @@ def test_programs_spaces_and_dna_round_trip() -> None:
 
 
 def test_json_is_plain_and_readable() -> None:
-    doc = json.loads(mx.to_json({"layer": mx.symbolic(nn.Dense)(features=mx.oneof([8, 16], name="w"))}))
+    doc = json.loads(
+        mx.to_json({"layer": mx.symbolic(nn.Dense)(features=mx.oneof([8, 16], name="w"))})
+    )
     assert doc == {
         "layer": {
             "$type": "call",

@@ -93,13 +93,17 @@ def test_rebind_through_immutable_nodes_rebuilds_them() -> None:
 
 def test_rebind_rejects_missing_paths_and_wrong_types() -> None:
     program = {"model": [Dense(8)]}
-    with pytest.raises(ValueError, match=r"path 'model\[0\]\.feature' does not exist.*no key 'feature'"):
+    with pytest.raises(
+        ValueError, match=r"path 'model\[0\]\.feature' does not exist.*no key 'feature'"
+    ):
         mx.rebind(program, {"model[0].feature": 3})
     with pytest.raises(ValueError, match=r"path 'model\[3\]' does not exist"):
         mx.rebind(program, {"model[3]": 3})
     with pytest.raises(ValueError, match="malformed path"):
         mx.rebind(program, {"model..x": 3})
-    with pytest.raises(TypeError, match=r"cannot rebind 'model\[0\]\.features' to 'wide'.*type int"):
+    with pytest.raises(
+        TypeError, match=r"cannot rebind 'model\[0\]\.features' to 'wide'.*type int"
+    ):
         mx.rebind(program, {"model[0].features": "wide"})
     # Hyper-values are always accepted: they make the program a space.
     mx.rebind(program, {"model[0].features": mx.oneof([8, 16])})

@@ -40,7 +40,7 @@ from ._tree import Call as Call
 from ._tree import SymbolicFactory as SymbolicFactory
 from ._tree import build as build
 from ._tree import clone as clone
-from ._tree import sym_eq as eq
+from ._tree import eq as eq
 from ._tree import get as get
 from ._tree import query as query
 from ._tree import rebind as rebind

@@ -331,6 +331,18 @@ def sym_eq(a: Any, b: Any) -> bool:
     return all(ka_ == kb_ and sym_eq(va, vb) for (ka_, va), (kb_, vb) in zip(ca, cb, strict=True))
 
 
+def eq(a: Any, b: Any) -> bool:
+    """Value equality of two programs, also where `==` would not work (arrays).
+
+    Examples:
+        >>> import morphax as mx
+        >>> import numpy as np
+        >>> mx.eq({"w": np.ones(3)}, {"w": np.ones(3)})
+        True
+    """
+    return sym_eq(a, b)
+
+
 def sym_hash(node: Any) -> int:
     """A hash consistent with :func:`sym_eq`."""
     k = kind_of(node)
