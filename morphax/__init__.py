@@ -13,6 +13,7 @@ Examples:
     ['lr', 'width']
 """
 
+from . import algorithms as algorithms
 from .symbolic import DNA as DNA
 from .symbolic import Call as Call
 from .symbolic import ChildResolver as ChildResolver
