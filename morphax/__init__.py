@@ -14,6 +14,7 @@ Examples:
 """
 
 from . import algorithms as algorithms
+from . import tuning as tuning
 from .symbolic import DNA as DNA
 from .symbolic import Call as Call
 from .symbolic import ChildResolver as ChildResolver
@@ -60,5 +61,9 @@ from .symbolic import symbolic as symbolic
 from .symbolic import to_json as to_json
 from .symbolic import trace as trace
 from .symbolic import traverse as traverse
+from .tuning import Study as Study
+from .tuning import Trial as Trial
+from .tuning import load_study as load_study
+from .tuning import search as search
 
 __version__ = "0.1.0"

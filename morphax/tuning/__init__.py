@@ -1,0 +1,10 @@
+"""The search loop, trials and the study store."""
+
+from ._search import Search as Search
+from ._search import search as search
+from ._store import Store as Store
+from ._store import StoreError as StoreError
+from ._study import Study as Study
+from ._study import load_study as load_study
+from ._trial import RewardWarning as RewardWarning
+from ._trial import Trial as Trial

@@ -1,0 +1,187 @@
+"""Reading a study back: trials, the best ones, a dataframe and plots."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..symbolic import from_json
+from ._search import _reward_of
+from ._store import Store, StoreError
+from ._trial import Objective, Trial
+
+
+def _pareto(points: np.ndarray) -> list[int]:
+    """Indices of the non-dominated rows of `points` (all maximized)."""
+    keep = []
+    for i, p in enumerate(points):
+        dominated = np.any(np.all(points >= p, axis=1) & np.any(points > p, axis=1))
+        if not dominated:
+            keep.append(i)
+    return keep
+
+
+class Study:
+    """A stored study: its trials, the best ones, a dataframe and plots.
+
+    Made by :func:`load_study`.
+    """
+
+    def __init__(self, store: Store, name: str) -> None:
+        row = store.study(name)
+        if row is None:
+            raise ValueError(
+                f"no study named {name!r} in {store.path!r}; it has {store.study_names()}"
+            )
+        self.path = store.path
+        self.name = name
+        self.algorithm = row.algorithm
+        self.spec_fingerprint = row.spec_fingerprint
+        self.objective = Objective(
+            row.objective["name"],
+            None if row.objective["names"] is None else tuple(row.objective["names"]),
+        )
+        self._space_json = row.space_json
+        self.trials: list[Trial] = []
+        for r in store.trials(row.id):
+            program: Any = None
+            if r.program_json is not None:
+                try:
+                    program = from_json(r.program_json)
+                except ValueError:
+                    program = None  # a class not registered in this process
+            self.trials.append(
+                Trial(
+                    r.number,
+                    from_json(r.dna_json),
+                    program,
+                    r.status,
+                    r.metrics,
+                    _reward_of(r, self.objective),
+                    r.steps,
+                    r.reason,
+                    r.created,
+                    r.finished,
+                )
+            )
+
+    @property
+    def space(self) -> Any:
+        """The study's space, when it could be stored as JSON."""
+        return None if self._space_json is None else from_json(self._space_json)
+
+    @property
+    def completed(self) -> list[Trial]:
+        return [t for t in self.trials if t.status == "completed"]
+
+    def best(self, k: int = 1) -> list[Trial]:
+        """The `k` best completed trials (single objective), or up to `k`
+        trials of the Pareto front (several objectives, first objective order)."""
+        done = self.completed
+        if not done:
+            return []
+        if self.objective.names is None:
+            return sorted(done, key=lambda t: -t.reward)[:k]  # type: ignore[operator]
+        points = np.array([t.reward for t in done], dtype=float)
+        front = [done[i] for i in _pareto(points)]
+        return sorted(front, key=lambda t: -t.reward[0])[:k]  # type: ignore[index]
+
+    def to_dataframe(self) -> Any:
+        """A pandas DataFrame: one row per trial, its metrics and its DNA."""
+        import pandas as pd
+
+        rows = []
+        for t in self.trials:
+            row: dict[str, Any] = {"trial": t.id, "status": t.status, "reason": t.reason}
+            row.update(t.metrics or {})
+            row["dna"] = str(list(t.dna.values))
+            row["duration_s"] = (
+                None if t.finished is None or t.created is None else t.finished - t.created
+            )
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("trial") if rows else pd.DataFrame()
+
+    def best_so_far(self) -> tuple[list[int], list[float]]:
+        """(trial ids, best reward up to each trial) for a single objective."""
+        ids, best, current = [], [], -np.inf
+        for t in self.trials:
+            if t.status == "completed" and isinstance(t.reward, float):
+                current = max(current, t.reward)
+            if np.isfinite(current):
+                ids.append(t.id)
+                best.append(float(current))
+        return ids, best
+
+    def plot(self, path: str | os.PathLike[str] | None = None) -> str:
+        """Saves a PNG: the best-so-far curve, or the Pareto front for two
+        objectives. Returns the file path (default `<study file>.<name>.png`)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        out = (
+            os.fspath(path)
+            if path is not None
+            else f"{os.path.splitext(self.path)[0]}.{self.name}.png"
+        )
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+        done = self.completed
+        if self.objective.names is not None and len(self.objective.names) == 2:
+            pts = np.array([t.reward for t in done], dtype=float).reshape(-1, 2)
+            front = pts[_pareto(pts)] if len(pts) else pts
+            front = front[np.argsort(front[:, 0])]
+            ax.scatter(pts[:, 0], pts[:, 1], s=12, alpha=0.5, label="trials")
+            ax.plot(front[:, 0], front[:, 1], "o-", color="C3", label="Pareto front")
+            ax.set_xlabel(self.objective.names[0])
+            ax.set_ylabel(self.objective.names[1])
+            ax.set_title(f"{self.name}: {len(done)} trials, {len(front)} on the front")
+        else:
+            scored = [t for t in done if isinstance(t.reward, float)]
+            xs = [t.id for t in scored]
+            ys = [float(t.reward) for t in scored]  # type: ignore[arg-type]
+            ax.scatter(xs, ys, s=10, alpha=0.5, label="trial reward")
+            ids, best = self.best_so_far()
+            ax.step(ids, best, where="post", color="C3", label="best so far")
+            ax.set_xlabel("trial")
+            ax.set_ylabel(self.objective.name)
+            ax.set_title(f"{self.name}: {len(done)} completed of {len(self.trials)} trials")
+        ax.legend(loc="best")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out)
+        plt.close(fig)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Study({self.name!r}, trials={len(self.trials)}, completed={len(self.completed)}, path={self.path!r})"
+
+
+def load_study(path: str | os.PathLike[str], name: str | None = None) -> Study:
+    """Opens a stored study (read-only use).
+
+    Args:
+        path: the study file.
+        name: the study's name; may be left out when the file holds one study.
+
+    Raises:
+        ValueError: if the file is missing, not a morphax study file, or has
+            no such study.
+    """
+    if not os.path.exists(path):
+        raise ValueError(f"no study file at {os.fspath(path)!r}")
+    store = Store(path)
+    try:
+        if name is None:
+            names = store.study_names()
+            if len(names) != 1:
+                raise ValueError(f"{os.fspath(path)!r} holds studies {names}; pass name=")
+            name = names[0]
+        return Study(store, name)
+    finally:
+        store.close()
+
+
+__all__ = ["Study", "StoreError", "load_study"]
