@@ -1,0 +1,20 @@
+"""Training children: jitted JAX steps and data loaders."""
+
+from ._data import Dataset as Dataset
+from ._data import from_arrays as from_arrays
+from ._data import load_cifar10 as load_cifar10
+from ._data import load_digits as load_digits
+from ._data import load_idx as load_idx
+from ._data import load_image_folder as load_image_folder
+from ._data import read_idx as read_idx
+from ._loop import TRACE_COUNTS as TRACE_COUNTS
+from ._loop import FitResult as FitResult
+from ._loop import TrainingDiverged as TrainingDiverged
+from ._loop import TrainState as TrainState
+from ._loop import clear_cache as clear_cache
+from ._loop import cross_entropy as cross_entropy
+from ._loop import evaluate as evaluate
+from ._loop import fit as fit
+from ._loop import init as init
+from ._loop import make_eval_step as make_eval_step
+from ._loop import make_train_step as make_train_step
