@@ -12,8 +12,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 test: $(VENV)/.installed
-	$(PY) -m ruff format --check morphax tests benchmarks examples
-	$(PY) -m ruff check morphax tests benchmarks examples
+	$(PY) -m ruff format --check morphax tests benchmarks examples tools
+	$(PY) -m ruff check morphax tests benchmarks examples tools
 	$(PY) -m mypy
 	$(PY) -m pytest -n 2 -q
 

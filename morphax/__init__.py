@@ -14,6 +14,7 @@ Examples:
 """
 
 from . import algorithms as algorithms
+from . import spaces as spaces
 from . import tuning as tuning
 from .symbolic import DNA as DNA
 from .symbolic import Call as Call
