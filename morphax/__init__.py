@@ -45,6 +45,9 @@ from .symbolic import eq as eq
 from .symbolic import floatv as floatv
 from .symbolic import format_path as format_path
 from .symbolic import from_json as from_json
+from .symbolic import from_pyglove as from_pyglove
+from .symbolic import from_pyglove_dna as from_pyglove_dna
+from .symbolic import from_pyglove_spec as from_pyglove_spec
 from .symbolic import get as get
 from .symbolic import intv as intv
 from .symbolic import iter as iter  # noqa: A004
@@ -60,6 +63,8 @@ from .symbolic import resolving as resolving
 from .symbolic import space as space
 from .symbolic import symbolic as symbolic
 from .symbolic import to_json as to_json
+from .symbolic import to_pyglove_dna as to_pyglove_dna
+from .symbolic import to_pyglove_spec as to_pyglove_spec
 from .symbolic import trace as trace
 from .symbolic import traverse as traverse
 from .tuning import Study as Study

@@ -19,12 +19,28 @@ PUBLIC = [
     "current_resolver", "dna_spec", "encode", "eq", "floatv", "format_path", "from_json", "get",
     "intv", "iter", "manyof", "materialize", "oneof", "parse_path", "query", "random_sample",
     "rebind", "register", "resolving", "space", "symbolic", "to_json", "trace", "traverse",
+    "from_pyglove", "from_pyglove_dna", "from_pyglove_spec", "to_pyglove_dna", "to_pyglove_spec",
 ]  # fmt: skip
 
 
 def test_every_public_name_is_exported() -> None:
     for name in PUBLIC:
         assert getattr(mx, name) is getattr(mxs, name), name
+
+
+ALGORITHMS = [
+    "Algorithm", "Random", "Grid", "RegularizedEvolution", "Evolution", "TournamentSelector",
+    "NSGA2", "pareto_front", "MedianStopping", "SuccessiveHalving", "mutators",
+]  # fmt: skip
+
+
+def test_algorithms_and_tuning_names() -> None:
+    for name in ALGORITHMS:
+        assert hasattr(mx.algorithms, name), name
+    for name in ("Uniform", "Gaussian", "Chain", "OneOf", "UniformCrossover"):
+        assert hasattr(mx.algorithms.mutators, name), name
+    for name in ("search", "load_study", "Study", "Trial"):
+        assert getattr(mx, name) is getattr(mx.tuning, name)
 
 
 def test_symbolic_layer_imports_no_jax() -> None:

@@ -38,6 +38,9 @@ def current_resolver() -> Resolver | None:
 def resolving(resolver: Resolver | None) -> Iterator[None]:
     """Runs the body with `resolver` deciding define-by-run hyper-values.
 
+    A resolver with a `start()` method has it called on entry (to restart
+    per-run state such as call-site counters).
+
     Examples:
         >>> import morphax as mx
         >>> class First:
@@ -47,6 +50,9 @@ def resolving(resolver: Resolver | None) -> Iterator[None]:
         ...     mx.oneof(["relu", "gelu"])
         'relu'
     """
+    start = getattr(resolver, "start", None)
+    if start is not None:
+        start()
     token = _RESOLVER.set(resolver)
     try:
         yield

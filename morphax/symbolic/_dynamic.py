@@ -22,7 +22,7 @@ from ._context import resolving
 from ._dna import DNA, DNAValue
 from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf
 from ._spec import Choice, DecisionPoint, DNASpec, Float, Int, Subspace
-from ._tree import sym_eq
+from ._tree import literal, query, sym_eq, sym_hash
 
 _MAX_INT_BRANCHES = 256
 
@@ -78,6 +78,10 @@ class TraceResolver:
         self.met: dict[str, HyperValue] = {}
         self.values: dict[str, Any] = {}
 
+    def start(self) -> None:
+        """Called by `mx.resolving` on entry: call-site counts restart."""
+        self.namer = _Namer()
+
     def resolve(self, hyper: HyperValue) -> Any:
         pid, again = self.namer.id_of(hyper)
         if not again:
@@ -92,6 +96,11 @@ class ChildResolver:
     def __init__(self, values: dict[str, Any], spec: DNASpec) -> None:
         self.values = values
         self.spec = spec
+        self.namer = _Namer()
+
+    def start(self) -> None:
+        """Called by `mx.resolving` on entry: call-site counts restart, so one
+        resolver serves several runs."""
         self.namer = _Namer()
 
     def resolve(self, hyper: HyperValue) -> Any:
@@ -184,7 +193,7 @@ def _explore(fn: Callable[[], Any], forced: dict[str, Any], scope: set[str] | No
 def _points(pid: str, hyper: HyperValue, subs: tuple[Subspace, ...]) -> list[DecisionPoint]:
     name = hyper.name
     if isinstance(hyper, OneOf):
-        lits = tuple(repr(c) for c in hyper.candidates)
+        lits = tuple(literal(c) for c in hyper.candidates)
         return [
             Choice(
                 pid,
@@ -295,6 +304,7 @@ class DynamicChild:
         return (
             isinstance(other, DynamicChild)
             and other.dna == self.dna
+            and other.dna.spec == self.dna.spec
             and _same(other.target, self.target)
         )
 
@@ -302,7 +312,7 @@ class DynamicChild:
         try:
             h = hash(self.target)
         except TypeError:
-            h = id(self.target)
+            h = sym_hash(self.target)
         return hash((h, self.dna))
 
     def __repr__(self) -> str:
@@ -311,10 +321,7 @@ class DynamicChild:
 
 
 def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:
-        return a is b
+    return a is b or sym_eq(a, b)
 
 
 def trace(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> DynamicSpace:
@@ -343,6 +350,13 @@ def trace(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> DynamicSpace:
         raise TypeError(f"mx.trace needs a callable (a function or a Flax module), but got {fn!r}")
     linen = sys.modules.get("flax.linen")
     if linen is not None and isinstance(fn, linen.Module):
+        static = query(fn, where=HyperValue)
+        if static:
+            raise TypeError(
+                f"mx.trace got a module with hyper-values in its fields (at {list(static)}); "
+                "materialize those first (mx.materialize(module, dna)) and trace the concrete "
+                "module, or call mx.oneof(...) inside __call__ instead"
+            )
         import jax
 
         module = fn

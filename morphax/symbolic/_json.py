@@ -109,7 +109,9 @@ def _load_defaults() -> None:
 def registered_name(obj: Any) -> str | None:
     """The registry name of `obj`, or None."""
     if not _DEFAULTS_LOADED and (id(obj) not in _NAME_OF or id(obj) in _AUTO):
-        _load_defaults()
+        module = getattr(obj, "__module__", None) or ""
+        if id(obj) not in _NAME_OF or module.split(".")[0] in ("flax", "jax", "jaxlib", "optax"):
+            _load_defaults()  # library names win; user classes need no JAX import
     return _NAME_OF.get(id(obj))
 
 

@@ -26,6 +26,7 @@ from ._tree import (
     children,
     clone,
     kind_of,
+    literal,
     rebuild,
     sym_eq,
 )
@@ -192,7 +193,7 @@ class _Compiler:
 
 
 def _literals(candidates: list[Any]) -> tuple[str, ...]:
-    return tuple(repr(c) if kind_of(c) == LEAF else type(c).__name__ for c in candidates)
+    return tuple(literal(c) for c in candidates)
 
 
 def _bad(pid: str, v: Any, need: str) -> ValueError:
@@ -360,12 +361,19 @@ def _encode(
         or (k == CALL and prog.target is not space.target)
     ):
         raise _Mismatch(f"the program has {prog!r} at {where!r} where the space has {space!r}")
-    sc, pc = children(space), dict(children(prog))
-    if len(sc) != len(pc) or any(key not in pc for key, _ in sc):
+    sc, pc = dict(children(space)), dict(children(prog))
+    if k in (CALL, DATACLASS):
+        # Arguments and fields left at their defaults are not listed: compare
+        # the union, reading defaults through attribute access.
+        for key in pc:
+            if key not in sc:
+                sc[key] = getattr(space, key)
+        pc = {key: getattr(prog, key) for key in sc}
+    elif list(sc) != list(pc):
         raise _Mismatch(
-            f"the program at {where!r} has keys {list(pc)} where the space has {[key for key, _ in sc]}"
+            f"the program at {where!r} has keys {list(pc)} where the space has {list(sc)}"
         )
-    for key, v in sc:
+    for key, v in sc.items():
         _encode(v, pc[key], keys + (key,), out, shared)
 
 

@@ -72,16 +72,23 @@ class Choice(DecisionPoint):
     subspaces: tuple[Subspace, ...] = ()
     literals: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if not self.subspaces:
+            self.subspaces = ((),) * self.num_candidates
+        if len(self.subspaces) != self.num_candidates:
+            raise ValueError(
+                f"choice {self.id!r} has {self.num_candidates} candidates but "
+                f"{len(self.subspaces)} sub-spaces"
+            )
+
     def size(self) -> int | float:
         return sum(_subspace_size(s) for s in self.subspaces)
 
     def describe(self) -> str:
-        head = (
-            f"oneof({self.num_candidates})"
-            if self.k == 1
-            else f"manyof({self.k} of {self.num_candidates}, pick {self.pick})"
-        )
-        return head
+        if self.k == 1:
+            return f"oneof({self.num_candidates})"
+        rules = ("distinct" if self.distinct else "repeats") + (", sorted" if self.sorted else "")
+        return f"manyof({self.k} of {self.num_candidates}, {rules}, pick {self.pick})"
 
 
 @dataclass(eq=False)

@@ -619,11 +619,26 @@ def _qualname(obj: Any) -> str:
 
 
 def _leaf_repr(node: Any) -> str:
-    if isinstance(node, types.FunctionType | types.BuiltinFunctionType | type):
-        return _qualname(node)
     if isinstance(node, functools.partial):
         return f"partial({_leaf_repr(node.func)}, ...)"
+    if callable(node) and isinstance(getattr(node, "__name__", None), str):
+        return _qualname(node)  # functions, classes, jax custom_jvp wrappers
     return repr(node)
+
+
+def literal(node: Any) -> str:
+    """A short text for a candidate that is the same in every process.
+
+    Values print as their repr; functions and classes as `module.qualname`
+    (never a memory address); other nodes as their type name.
+    """
+    if type(node) in _PRIMITIVES:
+        return repr(node)
+    if kind_of(node) == CALL:
+        return _qualname(node.target)
+    if callable(node) and isinstance(getattr(node, "__name__", None), str):
+        return f"{getattr(node, '__module__', '')}.{_qualname(node)}"
+    return type(node).__qualname__
 
 
 def format_program(node: Any, width: int = 88, indent: int = 0) -> str:
