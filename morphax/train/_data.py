@@ -269,7 +269,14 @@ def load_cifar10(path: str | os.PathLike[str], *, split: str = "train") -> Datas
 # ---------------------------------------------------------------------------
 # IDX files (MNIST, Fashion-MNIST), raw or gzipped.
 
-_IDX_TYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_TYPES: dict[int, Any] = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
