@@ -9,16 +9,16 @@ The model is an ordinary `nn.Module` with dataclass fields and an
 * define-by-run: `__call__` calls `mx.intv` (the number of conv blocks) and
   `mx.oneof` (the hidden width of the head); `mx.trace` finds those.
 
-A user can combine them in two ways, both covered here:
+A user can combine them in three ways, all covered here:
 
-1. two stages: materialize the field space into a concrete `CNN`, then
+1. directly: `mx.trace` of the module with field hyper-values decides the
+   fields under their paths and the define-by-run ones by name: one space,
+   one DNA per child (`test_trace_of_a_field_space_mixes_both_kinds`);
+2. two stages: materialize the field space into a concrete `CNN`, then
    `mx.trace` that module for its define-by-run decisions (two DNAs per child);
-2. one stage: a small wrapper module builds the `CNN` inside its own
+3. one stage: a small wrapper module builds the `CNN` inside its own
    `@nn.compact __call__`, where the field `mx.oneof` calls are resolved
    define-by-run too, so one `mx.trace` sees all decisions (one DNA per child).
-
-`mx.trace` of the field space itself does not work (Flax sees hyper-value
-objects as layer sizes); see `test_trace_of_a_field_space_is_rejected`.
 """
 
 import functools
@@ -168,16 +168,16 @@ def test_define_by_run_module_needs_a_resolver() -> None:
         model.init(jax.random.key(0), X)
 
 
-def test_trace_of_a_field_space_is_rejected() -> None:
-    """mx.trace runs the module as is, so field hyper-values reach Flax layers and fail.
-
-    Users must materialize the fields first (two-stage flow) or make field
-    choices inside `__call__` (one-stage flow). Today the error comes from
-    Flax/JAX ("Shapes must be 1D sequences of concrete values of integer
-    type, got (oneof([3, 5]), ...)"), not from morphax.
-    """
-    with pytest.raises((TypeError, ValueError)):
-        mx.trace(field_space(), X)
+def test_trace_of_a_field_space_mixes_both_kinds() -> None:
+    """Field hyper-values are decided under their paths, define-by-run ones by name."""
+    space = mx.trace(field_space(), X)
+    ids = [p.id for p in space.spec.columns]
+    assert ids[:4] == ["features[0]", "features[1]", "kernel_size", "activation"]
+    assert set(ids[4:]) >= {"depth", "hidden"}
+    child = mx.materialize(space, space.spec.random_dna(0))
+    assert isinstance(child.program, CNN) and not mx.query(child.program, where=mx.HyperValue)
+    params = child.init(key(0), X)
+    assert child.apply(params, X).shape == (X.shape[0], NUM_CLASSES)
 
 
 def test_two_stage_define_by_run_space() -> None:

@@ -46,12 +46,13 @@ class DNA:
         if isinstance(values, str | bytes | dict) or not isinstance(values, Iterable):
             raise TypeError(f"DNA takes a list of ints and floats, but got {values!r}")
         vals = tuple(values)
-        for i, v in enumerate(vals):
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
-                raise TypeError(
-                    f"DNA values must be ints or floats, but got {v!r} at position {i} of {list(vals)}"
-                )
-        vals = tuple(int(v) if isinstance(v, numbers.Integral) else float(v) for v in vals)
+        if not all(type(v) is int or type(v) is float for v in vals):
+            for i, v in enumerate(vals):
+                if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                    raise TypeError(
+                        f"DNA values must be ints or floats, but got {v!r} at position {i} of {list(vals)}"
+                    )
+            vals = tuple(int(v) if isinstance(v, numbers.Integral) else float(v) for v in vals)
         object.__setattr__(self, "values", vals)
         object.__setattr__(self, "spec", spec)
         object.__setattr__(self, "_hash", None)

@@ -20,9 +20,11 @@ import numpy as np
 
 from ._context import resolving
 from ._dna import DNA, DNAValue
-from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf
+from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf, _resolve
+from ._keypath import format_path
+from ._space import _has_hyper
 from ._spec import Choice, DecisionPoint, DNASpec, Float, Int, Subspace
-from ._tree import literal, query, sym_eq, sym_hash
+from ._tree import HYPER, LEAF, children, kind_of, literal, rebuild, sym_eq, sym_hash
 
 _MAX_INT_BRANCHES = 256
 
@@ -267,26 +269,37 @@ class DynamicChild:
     `jax.jit` a new DNA compiles anew and the same DNA reuses its executable.
     """
 
-    __slots__ = ("target", "dna", "values", "_wrapped")
+    __slots__ = ("target", "dna", "values", "_wrapped", "_concrete")
 
     def __init__(self, target: Any, dna: DNA, values: dict[str, Any]) -> None:
         self.target = target
         self.dna = dna
         self.values = values
         self._wrapped: dict[str, Callable[..., Any]] = {}
+        self._concrete: Any = None
 
     def _resolver(self) -> ChildResolver:
         assert self.dna.spec is not None
         return ChildResolver(self.values, self.dna.spec)
 
+    @property
+    def program(self) -> Any:
+        """The target with the choices of its field hyper-values applied (the
+        define-by-run choices still happen when it runs)."""
+        if self._concrete is None:
+            with resolving(self._resolver()):
+                self._concrete = resolve_fields(self.target)
+        return self._concrete
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        target = self.program
         with resolving(self._resolver()):
-            return self.target(*args, **kwargs)
+            return target(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        if name.startswith("__") or name in DynamicChild.__slots__:
             raise AttributeError(name)
-        attr = getattr(self.target, name)
+        attr = getattr(self.program, name)
         if not callable(attr):
             return attr
         wrapped = self._wrapped.get(name)
@@ -324,13 +337,34 @@ def _same(a: Any, b: Any) -> bool:
     return a is b or sym_eq(a, b)
 
 
+def resolve_fields(program: Any, keys: tuple[Any, ...] = ()) -> Any:
+    """`program` with each hyper-value in it decided by the resolver in force.
+
+    A field hyper-value without a name is decided under its path (for example
+    `features[1]`), so a module may mix hyper-values in its fields with
+    define-by-run ones in its methods, in one space.
+    """
+    k = kind_of(program)
+    if k == HYPER:
+        hyper = program
+        if hyper.name is None:
+            hyper = rebuild(hyper, {**hyper._fields(), "name": format_path(keys) or "<root>"})
+        return resolve_fields(_resolve(hyper), keys)
+    if k == LEAF or not _has_hyper(program):
+        return program
+    return rebuild(program, {key: resolve_fields(v, keys + (key,)) for key, v in children(program)})
+
+
 def trace(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> DynamicSpace:
     """Runs define-by-run code and returns the space of the decisions it meets.
 
     `fn(*args, **kwargs)` is run once per explored choice (each candidate of a
     `oneof` is tried, to find conditional decisions). A Flax linen module is
     traced through `module.init(jax.random.key(0), *args, **kwargs)` under
-    `jax.eval_shape`, so no real computation runs.
+    `jax.eval_shape`, so no real computation runs. Hyper-values in the
+    module's fields join the space too, decided under their paths (a module
+    may mix field hyper-values and define-by-run ones); `child.program` is
+    the module with its field choices applied.
 
     Examples:
         >>> import morphax as mx
@@ -350,19 +384,11 @@ def trace(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> DynamicSpace:
         raise TypeError(f"mx.trace needs a callable (a function or a Flax module), but got {fn!r}")
     linen = sys.modules.get("flax.linen")
     if linen is not None and isinstance(fn, linen.Module):
-        static = query(fn, where=HyperValue)
-        if static:
-            raise TypeError(
-                f"mx.trace got a module with hyper-values in its fields (at {list(static)}); "
-                "materialize those first (mx.materialize(module, dna)) and trace the concrete "
-                "module, or call mx.oneof(...) inside __call__ instead"
-            )
         import jax
 
-        module = fn
-
         def runner() -> Any:
+            module = resolve_fields(fn)
             return jax.eval_shape(lambda: module.init(jax.random.key(0), *args, **kwargs))
 
         return DynamicSpace(fn, runner)
-    return DynamicSpace(fn, lambda: fn(*args, **kwargs))
+    return DynamicSpace(fn, lambda: resolve_fields(fn)(*args, **kwargs))
