@@ -69,10 +69,16 @@ def _job(args: tuple[str, str, list[int], int]) -> tuple[str, str, list[float], 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=200, help="searches per algorithm and dataset (default 200)")
-    parser.add_argument("--trials", type=int, default=100, help="evaluations per search (default 100)")
+    parser.add_argument(
+        "--seeds", type=int, default=200, help="searches per algorithm and dataset (default 200)"
+    )
+    parser.add_argument(
+        "--trials", type=int, default=100, help="evaluations per search (default 100)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
-    parser.add_argument("--algorithms", default="random,evolution,reinforce,ppo", help="comma-separated subset")
+    parser.add_argument(
+        "--algorithms", default="random,evolution,reinforce,ppo", help="comma-separated subset"
+    )
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset")
     parser.add_argument("--quick", action="store_true", help="5 seeds, for a smoke test")
     args = parser.parse_args(argv)
@@ -88,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown datasets {bad}; known: {list(DATASETS)}")
     seeds = list(range(args.seeds))
     chunks = [seeds[i :: args.workers] for i in range(args.workers)]
-    jobs = [(a, d, chunk, args.trials) for a in algos for d in datasets for chunk in chunks if chunk]
+    jobs = [
+        (a, d, chunk, args.trials) for a in algos for d in datasets for chunk in chunks if chunk
+    ]
     start = time.perf_counter()
     with mp.get_context("fork").Pool(args.workers) as pool:
         outputs = pool.map(_job, jobs, chunksize=1)
@@ -104,14 +112,20 @@ def main(argv: list[str] | None = None) -> int:
         results[d] = {"optimum": round(bench.best(d).test_accuracy, 2)}
         for a in algos:
             acc = np.array(collected[(a, d)])
-            results[d][a] = {"mean": round(float(acc.mean()), 2), "std": round(float(acc.std()), 2), "runs": len(acc)}
+            results[d][a] = {
+                "mean": round(float(acc.mean()), 2),
+                "std": round(float(acc.std()), 2),
+                "runs": len(acc),
+            }
     c10 = results.get("cifar10", {})
     goals: dict[str, Any] = {}
     if c10 and "random" in c10:
         goals["random_within_0.15_of_93.70"] = abs(c10["random"]["mean"] - 93.70) <= 0.15
     for a in ("evolution", "reinforce"):
         if a in c10:
-            goals[f"{a}_at_or_above_published_{PUBLISHED_CIFAR10[a][0]}"] = c10[a]["mean"] >= PUBLISHED_CIFAR10[a][0]
+            goals[f"{a}_at_or_above_published_{PUBLISHED_CIFAR10[a][0]}"] = (
+                c10[a]["mean"] >= PUBLISHED_CIFAR10[a][0]
+            )
     builtin = [c10[a]["mean"] for a in algos if a != "random" and a in c10]
     if builtin:
         goals["best_builtin_at_or_above_94.05"] = max(builtin) >= 94.05
@@ -120,9 +134,15 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "nasbench201",
         "protocol": "signal: 12-epoch validation accuracy; reported: 200-epoch test accuracy of the best-by-signal architecture",
         "settings": {"seeds": args.seeds, "trials": args.trials, "workers": args.workers},
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "morphax": mx.__version__},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "morphax": mx.__version__,
+        },
         "results": results,
-        "published_cifar10_table5": {k: {"mean": m, "std": s} for k, (m, s) in PUBLISHED_CIFAR10.items()},
+        "published_cifar10_table5": {
+            k: {"mean": m, "std": s} for k, (m, s) in PUBLISHED_CIFAR10.items()
+        },
         "wall_s": round(wall, 1),
         "cpu_s_per_algorithm": {a: round(s, 1) for a, s in cpu.items()},
         "goals": goals,

@@ -335,7 +335,6 @@ def _encode(
     space: Any, prog: Any, keys: tuple[Key, ...], out: list[DNAValue], shared: dict[str, Any]
 ) -> None:
     k = kind_of(space)
-    where = _format_id(keys)
     if k == HYPER:
         name = space.name
         sub: list[DNAValue] = []
@@ -344,7 +343,7 @@ def _encode(
             if name in shared:
                 if shared[name] != sub:
                     raise _Mismatch(
-                        f"the program has {prog!r} at {where!r} for the shared decision {name!r}, "
+                        f"the program has {prog!r} at {_format_id(keys)!r} for the shared decision {name!r}, "
                         "which differs from its other place"
                     )
                 return
@@ -353,14 +352,18 @@ def _encode(
         return
     if not _has_hyper(space):
         if not sym_eq(space, prog):
-            raise _Mismatch(f"the program has {prog!r} at {where!r} where the space has {space!r}")
+            raise _Mismatch(
+                f"the program has {prog!r} at {_format_id(keys)!r} where the space has {space!r}"
+            )
         return
     if (
         kind_of(prog) != k
         or type(prog) is not type(space)
         or (k == CALL and prog.target is not space.target)
     ):
-        raise _Mismatch(f"the program has {prog!r} at {where!r} where the space has {space!r}")
+        raise _Mismatch(
+            f"the program has {prog!r} at {_format_id(keys)!r} where the space has {space!r}"
+        )
     sc, pc = dict(children(space)), dict(children(prog))
     if k in (CALL, DATACLASS):
         # Arguments and fields left at their defaults are not listed: compare
@@ -371,7 +374,7 @@ def _encode(
         pc = {key: getattr(prog, key) for key in sc}
     elif list(sc) != list(pc):
         raise _Mismatch(
-            f"the program at {where!r} has keys {list(pc)} where the space has {list(sc)}"
+            f"the program at {_format_id(keys)!r} has keys {list(pc)} where the space has {list(sc)}"
         )
     for key, v in sc.items():
         _encode(v, pc[key], keys + (key,), out, shared)
@@ -400,13 +403,12 @@ def _match(
 def _encode_hyper(
     space: HyperValue, prog: Any, keys: tuple[Key, ...], out: list[DNAValue], shared: dict[str, Any]
 ) -> None:
-    where = _format_id(keys)
     if isinstance(space, OneOf):
         out.extend(_match(space.candidates, prog, keys, shared))
     elif isinstance(space, ManyOf):
         if not isinstance(prog, list) or len(prog) != space.k:
             raise _Mismatch(
-                f"the program has {prog!r} at {where!r} where the space has a list of {space.k} picks"
+                f"the program has {prog!r} at {_format_id(keys)!r} where the space has a list of {space.k} picks"
             )
         picks = []
         for p, item in enumerate(prog):
@@ -420,7 +422,7 @@ def _encode_hyper(
             and picks != sorted(picks)
         ):
             raise _Mismatch(
-                f"the program's picks {picks} at {where!r} break the manyof's rules "
+                f"the program's picks {picks} at {_format_id(keys)!r} break the manyof's rules "
                 f"(distinct={space.distinct}, sorted={space.sorted})"
             )
     elif isinstance(space, FloatV):
@@ -430,7 +432,7 @@ def _encode_hyper(
             or not space.low <= prog <= space.high
         ):
             raise _Mismatch(
-                f"the program has {prog!r} at {where!r}, not a float in [{space.low}, {space.high}]"
+                f"the program has {prog!r} at {_format_id(keys)!r}, not a float in [{space.low}, {space.high}]"
             )
         out.append(float(prog))
     else:
@@ -441,6 +443,6 @@ def _encode_hyper(
             or not space.low <= prog <= space.high
         ):
             raise _Mismatch(
-                f"the program has {prog!r} at {where!r}, not an int in [{space.low}, {space.high}]"
+                f"the program has {prog!r} at {_format_id(keys)!r}, not an int in [{space.low}, {space.high}]"
             )
         out.append(int(prog))

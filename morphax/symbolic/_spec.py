@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -456,9 +457,16 @@ def _float_sample(p: Float, u: Any) -> Any:
     return p.low + u * (p.high - p.low)
 
 
+_F32 = struct.Struct("f")
+
+
 def _f32(p: Float, x: float) -> float:
     """Rounds to float32 (so the array form round-trips), within bounds."""
-    return min(max(float(np.float32(x)), p.low), p.high)
+    try:
+        x = _F32.unpack(_F32.pack(x))[0]
+    except OverflowError:  # beyond float32: the bounds decide
+        pass
+    return min(max(x, p.low), p.high)
 
 
 def _random(
