@@ -13,6 +13,7 @@ has an id under `a[=j]` (for a manyof pick `p`: `a[p][=j]`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import math
@@ -462,10 +463,8 @@ _F32 = struct.Struct("f")
 
 def _f32(p: Float, x: float) -> float:
     """Rounds to float32 (so the array form round-trips), within bounds."""
-    try:
+    with contextlib.suppress(OverflowError):  # beyond float32: the bounds decide
         x = _F32.unpack(_F32.pack(x))[0]
-    except OverflowError:  # beyond float32: the bounds decide
-        pass
     return min(max(x, p.low), p.high)
 
 
