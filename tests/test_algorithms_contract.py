@@ -15,7 +15,9 @@ from morphax.algorithms import Algorithm
 
 FACTORIES: dict[str, Callable[[int], Algorithm]] = {
     "random": lambda seed: mx.algorithms.Random(seed=seed),
-    "evolution": lambda seed: mx.algorithms.RegularizedEvolution(population_size=20, tournament_size=5, seed=seed),
+    "evolution": lambda seed: mx.algorithms.RegularizedEvolution(
+        population_size=20, tournament_size=5, seed=seed
+    ),
     "evolution+crossover": lambda seed: mx.algorithms.RegularizedEvolution(
         population_size=20, tournament_size=5, recombination_prob=0.5, seed=seed
     ),
@@ -27,8 +29,15 @@ if hasattr(mx.algorithms, "Reinforce"):
 
 SPACES: dict[str, Any] = {
     "flat": [mx.oneof(list(range(4))) for _ in range(6)],
-    "conditional": {"op": mx.oneof(["skip", {"k": mx.oneof([3, 5, 7])}, {"w": mx.intv(1, 8)}]), "b": mx.oneof([0, 1])},
-    "floats": {"lr": mx.floatv(1e-4, 1e-1, scale="log"), "m": mx.floatv(0.0, 1.0), "n": mx.intv(2, 6)},
+    "conditional": {
+        "op": mx.oneof(["skip", {"k": mx.oneof([3, 5, 7])}, {"w": mx.intv(1, 8)}]),
+        "b": mx.oneof([0, 1]),
+    },
+    "floats": {
+        "lr": mx.floatv(1e-4, 1e-1, scale="log"),
+        "m": mx.floatv(0.0, 1.0),
+        "n": mx.intv(2, 6),
+    },
     "manyof": {"ops": mx.manyof(2, ["a", "b", "c", "d"], sorted=True), "x": mx.oneof([1, 2])},
 }
 
