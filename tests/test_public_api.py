@@ -30,7 +30,7 @@ def test_every_public_name_is_exported() -> None:
 
 ALGORITHMS = [
     "Algorithm", "Random", "Grid", "RegularizedEvolution", "Evolution", "TournamentSelector",
-    "NSGA2", "pareto_front", "MedianStopping", "SuccessiveHalving", "mutators",
+    "NSGA2", "pareto_front", "MedianStopping", "SuccessiveHalving", "mutators", "Reinforce", "PPO",
 ]  # fmt: skip
 
 

@@ -7,6 +7,8 @@ from ._base import History as History
 from ._base import Reward as Reward
 from ._basic import Grid as Grid
 from ._basic import Random as Random
+from ._controller import PPO as PPO
+from ._controller import Reinforce as Reinforce
 from ._early_stopping import MedianStopping as MedianStopping
 from ._early_stopping import SuccessiveHalving as SuccessiveHalving
 from ._evolution import Evolution as Evolution
