@@ -4,6 +4,9 @@
   table of accuracies (shipped as package data, loaded on first use).
 - :mod:`morphax.spaces.cnn`: plain Flax CNN and MLP models and their spaces
   (`cnn_space`, `mlp_space`; imported on first use, since they need Flax).
+- :mod:`morphax.spaces.nasbench201_net`: the NAS-Bench-201 network as a
+  trainable Flax model over the same DNA space as the table (`net_space`,
+  `to_net`; imported on first use).
 
 Examples:
     >>> import morphax as mx
@@ -16,12 +19,16 @@ from typing import Any
 
 from . import nasbench201 as nasbench201
 
-_LAZY = {"cnn_space", "mlp_space", "ConvNet", "MLP", "Block"}
+_LAZY = {
+    "cnn": {"cnn_space", "mlp_space", "ConvNet", "MLP", "Block"},
+    "nasbench201_net": {"NB201Net", "NB201Cell", "net_space", "to_net"},
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from . import cnn
+    import importlib
 
-        return getattr(cnn, name)
+    for module, names in _LAZY.items():
+        if name in names:
+            return getattr(importlib.import_module(f"{__name__}.{module}"), name)
     raise AttributeError(f"module 'morphax.spaces' has no attribute {name!r}")
