@@ -7,20 +7,27 @@ int32 labels `[N]`, checked for matching lengths and labels in range.
 
 from __future__ import annotations
 
+import collections
 import gzip
 import io
+import itertools
 import os
 import pickle
 import struct
 import tarfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +50,7 @@ class Dataset:
     y: np.ndarray
     num_classes: int
     name: str = "arrays"
+    classes: tuple[str, ...] = ()  # class names by label id, when known
 
     def __post_init__(self) -> None:
         x = np.asarray(self.x)
@@ -57,13 +65,22 @@ class Dataset:
             )
         if not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"{self.name}: labels must be integers, but got dtype {y.dtype}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int | np.integer):
+            raise TypeError(
+                f"{self.name}: num_classes must be an int, but got {self.num_classes!r}"
+            )
         if self.num_classes < 1:
             raise ValueError(f"{self.name}: num_classes must be >= 1, but got {self.num_classes}")
         if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
             bad = int(y[(y < 0) | (y >= self.num_classes)][0])
             raise ValueError(
-                f"{self.name}: label {bad} is out of range for num_classes={self.num_classes} "
-                f"(labels span {int(y.min())}..{int(y.max())})"
+                f"{self.name}: labels must be in [0, {self.num_classes}) for "
+                f"num_classes={self.num_classes}, but label {bad} is not (labels span "
+                f"{int(y.min())}..{int(y.max())}); fix the labels or num_classes"
+            )
+        if self.classes and len(self.classes) != self.num_classes:
+            raise ValueError(
+                f"{self.name}: {len(self.classes)} class names for num_classes={self.num_classes}"
             )
         object.__setattr__(self, "x", x.astype(np.float32, copy=False))
         object.__setattr__(self, "y", y.astype(np.int32, copy=False))
@@ -76,7 +93,7 @@ class Dataset:
         return tuple(self.x.shape[1:])
 
     def take(self, index: np.ndarray | slice) -> Dataset:
-        return Dataset(self.x[index], self.y[index], self.num_classes, self.name)
+        return Dataset(self.x[index], self.y[index], self.num_classes, self.name, self.classes)
 
     def shuffle(self, seed: int) -> Dataset:
         return self.take(np.random.default_rng(seed).permutation(len(self)))
@@ -85,8 +102,13 @@ class Dataset:
         """A seeded, shuffled (train, held-out) split with `fraction` held out."""
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"split fraction must be in (0, 1), but got {fraction}")
+        if len(self) < 2:
+            raise ValueError(
+                f"{self.name}: cannot split {len(self)} example(s); a split needs at least 2"
+            )
         order = np.random.default_rng(seed).permutation(len(self))
-        cut = len(self) - max(1, round(len(self) * fraction))
+        held = min(len(self) - 1, max(1, round(len(self) * fraction)))
+        cut = len(self) - held
         return self.take(order[:cut]), self.take(order[cut:])
 
     def batches(
@@ -101,6 +123,36 @@ class Dataset:
         for i in range(0, stop, batch_size):
             idx = order[i : i + batch_size]
             yield self.x[idx], self.y[idx]
+
+
+def prefetch_to_device(batches: Iterable[T], *, size: int = 2) -> Iterator[T]:
+    """Keeps up to `size` batches on their way to the device ahead of use.
+
+    Each batch (any pytree of arrays) is handed to `jax.device_put` (which
+    returns at once and copies in the background) `size` batches before it is
+    yielded, so the host gathers and the device copies the next batches while
+    the current step runs.
+
+    Examples:
+        >>> import numpy as np
+        >>> from morphax.train import Dataset, prefetch_to_device
+        >>> data = Dataset(np.zeros((10, 4)), np.arange(10) % 2, num_classes=2)
+        >>> [x.shape for x, y in prefetch_to_device(data.batches(4))]
+        [(4, 4), (4, 4)]
+    """
+    import jax
+
+    if size < 1:
+        raise ValueError(f"prefetch size must be >= 1, but got {size}")
+    queue: collections.deque[T] = collections.deque()
+    it = iter(batches)
+    for batch in itertools.islice(it, size):
+        queue.append(jax.device_put(batch))
+    while queue:
+        current = queue.popleft()
+        for batch in itertools.islice(it, 1):
+            queue.append(jax.device_put(batch))
+        yield current
 
 
 def from_arrays(x: Any, y: Any, *, num_classes: int | None = None, name: str = "arrays") -> Dataset:
@@ -127,9 +179,13 @@ def load_digits(*, test_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, 
 
     digits = sk_digits()
     x = (digits.images / 16.0).astype(np.float32)[..., None]
-    data = Dataset(x, digits.target.astype(np.int32), 10, "digits")
+    names = tuple(str(i) for i in range(10))
+    data = Dataset(x, digits.target.astype(np.int32), 10, "digits", names)
     train, test = data.split(test_fraction, seed=seed)
-    return Dataset(train.x, train.y, 10, "digits/train"), Dataset(test.x, test.y, 10, "digits/test")
+    return (
+        Dataset(train.x, train.y, 10, "digits/train", names),
+        Dataset(test.x, test.y, 10, "digits/test", names),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -152,68 +208,108 @@ def load_image_folder(
     """Class-labelled images from a folder or a tarball (`.tar`, `.tar.gz`).
 
     The layout is `<root>/[<split>/]<class>/<image>` (the layout of
-    `../shared/data/cifar10-jpeg/`); class names sorted alphabetically give
-    the label ids. Images are scaled to [0, 1], shaped `[N, H, W, 3]`.
+    `../shared/data/cifar10-jpeg/`): an image's class is the name of the
+    folder holding it; class names sorted alphabetically give the label ids.
+    Images are scaled to [0, 1], shaped `[N, H, W, 3]`, ordered by class and
+    then by file name.
 
     Args:
         path: the folder or tarball.
-        split: a sub-folder to read (for example "train"), or None.
-        limit_per_class: read at most this many images of each class.
+        split: read only images under a folder of this name (for example
+            "train"), or None for all images.
+        limit_per_class: read at most this many images of each class (the
+            first ones by file name).
 
     Raises:
         ValueError: if the path is missing or unreadable, holds no images, or
             the images differ in size.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from PIL import Image
+        >>> from morphax.train import load_image_folder
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for cls in ("cat", "dog"):
+        ...     (root / "train" / cls).mkdir(parents=True)
+        ...     Image.new("RGB", (4, 4)).save(root / "train" / cls / "0.png")
+        >>> data = load_image_folder(root, split="train")
+        >>> data.x.shape, data.y.tolist()
+        ((2, 4, 4, 3), [0, 1])
     """
     p = Path(path)
     if not p.exists():
         raise ValueError(f"no such data path: {os.fspath(path)!r}")
-    items: list[tuple[str, str, bytes]] = []  # (class, name, bytes)
-    if p.is_file():
-        try:
-            with tarfile.open(p) as tar:
-                for member in tar:
-                    if not member.isfile() or not member.name.lower().endswith(IMAGE_SUFFIXES):
-                        continue
-                    parts = Path(member.name).parts
-                    if split is not None and split not in parts[:-2]:
-                        continue
-                    fobj = tar.extractfile(member)
-                    if fobj is not None and len(parts) >= 2:
-                        items.append((parts[-2], member.name, fobj.read()))
-        except tarfile.TarError as e:
-            raise ValueError(
-                f"cannot read {os.fspath(path)!r} as a tarball of images: {e}"
-            ) from None
-    else:
-        root = p / split if split is not None else p
-        if not root.is_dir():
-            raise ValueError(f"no folder {os.fspath(root)!r} (split={split!r})")
-        for class_dir in sorted(d for d in root.iterdir() if d.is_dir()):
-            for f in sorted(class_dir.iterdir()):
-                if f.suffix.lower() in IMAGE_SUFFIXES:
-                    items.append((class_dir.name, str(f), f.read_bytes()))
-    if not items:
+    if limit_per_class is not None and limit_per_class < 1:
+        raise ValueError(f"limit_per_class must be >= 1 or None, but got {limit_per_class}")
+    try:
+        files = _tar_images(p, split) if p.is_file() else _folder_images(p, split)
+    except OSError as e:
+        raise ValueError(f"cannot read images from {os.fspath(path)!r}: {e}") from None
+    if not files:
         raise ValueError(
-            f"no images found in {os.fspath(path)!r} (split={split!r}); expected <class>/<image> files"
+            f"no images found in {os.fspath(path)!r} (split={split!r}); expected "
+            f"[<split>/]<class>/<image> files ending in {IMAGE_SUFFIXES}"
         )
-    classes = sorted({c for c, _, _ in items})
+    classes = sorted({cls for cls, _ in files})
     label_of = {c: i for i, c in enumerate(classes)}
-    items.sort(key=lambda t: (label_of[t[0]], t[1]))
+    names = sorted(files, key=lambda item: (label_of[item[0]], item[1]))
     if limit_per_class is not None:
-        counts: dict[str, int] = {}
-        kept = []
-        for item in items:
-            counts[item[0]] = counts.get(item[0], 0) + 1
-            if counts[item[0]] <= limit_per_class:
-                kept.append(item)
-        items = kept
-    images = [_decode_image(data, name) for _, name, data in items]
+        names = _first_per_class(names, limit_per_class)
+    images = [_decode_image(files[item], item[1]) for item in names]
     shapes = {im.shape for im in images}
     if len(shapes) != 1:
         raise ValueError(f"images in {os.fspath(path)!r} differ in size: {sorted(shapes)[:4]}")
     x = np.stack(images).astype(np.float32) / 255.0
-    y = np.array([label_of[c] for c, _, _ in items], np.int32)
-    return Dataset(x, y, len(classes), f"{p.name}/{split}" if split else p.name)
+    y = np.array([label_of[cls] for cls, _ in names], np.int32)
+    name = f"{p.name}/{split}" if split else p.name
+    return Dataset(x, y, len(classes), name, tuple(classes))
+
+
+def _keep(parts: tuple[str, ...], split: str | None) -> bool:
+    """Whether a relative path `parts` names an image of `split`."""
+    if len(parts) < 2 or not parts[-1].lower().endswith(IMAGE_SUFFIXES):
+        return False
+    return split is None or split in parts[:-2]
+
+
+def _tar_images(path: Path, split: str | None) -> dict[tuple[str, str], bytes]:
+    """{(class, member name): bytes} of the images in a tarball."""
+    files: dict[tuple[str, str], bytes] = {}
+    try:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                parts = Path(member.name).parts
+                if not member.isfile() or not _keep(parts, split):
+                    continue
+                fobj = tar.extractfile(member)
+                if fobj is not None:
+                    files[(parts[-2], member.name)] = fobj.read()
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise ValueError(
+            f"cannot read {os.fspath(path)!r} as a tarball of images ({e}); give a folder or "
+            "a .tar/.tar.gz of [<split>/]<class>/<image> files"
+        ) from None
+    return files
+
+
+def _folder_images(root: Path, split: str | None) -> dict[tuple[str, str], bytes]:
+    """{(class, file path): bytes} of the images under a folder."""
+    files: dict[tuple[str, str], bytes] = {}
+    for f in sorted(root.rglob("*")):
+        parts = f.relative_to(root).parts
+        if f.is_file() and _keep(parts, split):
+            files[(parts[-2], str(f))] = f.read_bytes()
+    return files
+
+
+def _first_per_class(names: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
+    counts: dict[str, int] = {}
+    kept = []
+    for cls, name in names:
+        counts[cls] = counts.get(cls, 0) + 1
+        if counts[cls] <= limit:
+            kept.append((cls, name))
+    return kept
 
 
 # ---------------------------------------------------------------------------
@@ -221,18 +317,23 @@ def load_image_folder(
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Builds dicts, lists, bytes and numpy arrays; refuses any other global."""
+
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
     }
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
-        raise ValueError(
-            f"refusing to load {module}.{name} from a CIFAR-10 batch: only numpy arrays are allowed"
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name}: a CIFAR-10 batch may only hold numpy arrays"
         )
 
 
@@ -240,30 +341,49 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
             batch = _NumpyOnlyUnpickler(f, encoding="bytes").load()
-    except (OSError, pickle.UnpicklingError, EOFError) as e:
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as e:
         raise ValueError(f"cannot read CIFAR-10 batch {os.fspath(path)!r}: {e}") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise ValueError(f"{os.fspath(path)!r} is not a CIFAR-10 batch (no data/labels)")
-    data = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return data, np.asarray(batch[b"labels"], np.int32)
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a CIFAR-10 batch: it needs a dict with b'data' and b'labels'"
+        )
+    data = np.asarray(batch[b"data"], np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError(
+            f"{os.fspath(path)!r}: CIFAR-10 data must be uint8 of shape [N, 3072], "
+            f"but got {data.shape}"
+        )
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return images, np.asarray(batch[b"labels"], np.int64)
 
 
 def load_cifar10(path: str | os.PathLike[str], *, split: str = "train") -> Dataset:
-    """CIFAR-10 from its standard python pickles (`cifar-10-batches-py`).
+    """CIFAR-10 from its standard python pickles (`cifar-10-batches-py`):
+    `data_batch_1` .. `data_batch_5` (train) and `test_batch` (test).
 
-    Only numpy arrays are unpickled; anything else is refused.
+    Only numpy arrays are unpickled; anything else (a pickle calling
+    `os.system`, say) is refused. Images are scaled to [0, 1], `[N, 32, 32, 3]`.
+
+    Args:
+        path: the folder holding the batch files.
+        split: "train" or "test".
+
+    Raises:
+        ValueError: if a batch is missing, unreadable, refused or malformed.
     """
     root = Path(path)
-    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     if split not in ("train", "test"):
         raise ValueError(f"CIFAR-10 split must be 'train' or 'test', but got {split!r}")
+    if not root.is_dir():
+        raise ValueError(f"no such CIFAR-10 folder: {os.fspath(path)!r}")
+    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     missing = [n for n in names if not (root / n).exists()]
     if missing:
         raise ValueError(f"no CIFAR-10 batches {missing} in {os.fspath(path)!r}")
     parts = [_read_cifar_batch(root / n) for n in names]
     x = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
     y = np.concatenate([p[1] for p in parts])
-    return Dataset(x, y, 10, f"cifar10/{split}")
+    return Dataset(x, y, 10, f"cifar10/{split}", CIFAR10_CLASSES)
 
 
 # ---------------------------------------------------------------------------
@@ -280,31 +400,48 @@ _IDX_TYPES: dict[int, Any] = {
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """One IDX array (the MNIST file format), from a raw or `.gz` file."""
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"no such IDX file: {os.fspath(path)!r}")
-    raw = p.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+    """One IDX array (the MNIST file format), from a raw or gzipped file.
+
+    Raises:
+        ValueError: if the file is missing, unreadable, not IDX, or truncated.
+    """
+    where = repr(os.fspath(path))
+    try:
+        raw = Path(path).read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except FileNotFoundError:
+        raise ValueError(f"no such IDX file: {where}") from None
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"cannot read IDX file {where}: {e}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"{os.fspath(path)!r} is not an IDX file (bad magic {raw[:4]!r})")
+        raise ValueError(
+            f"{where} is not an IDX file: it must start with 0, 0, a type code in "
+            f"{sorted(_IDX_TYPES)} and the rank, but starts with {raw[:4]!r}"
+        )
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{where} is truncated: its header lists {ndim} dimensions")
     dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    count = int(np.prod(dims))
     body = raw[4 + 4 * ndim :]
-    if len(body) != count * dtype.itemsize:
+    if len(body) != int(np.prod(dims)) * dtype.itemsize:
         raise ValueError(
-            f"{os.fspath(path)!r} is truncated: header says {dims}, body has {len(body)} bytes"
+            f"{where} has the wrong size: its header says shape {dims} of {dtype}, "
+            f"but the body has {len(body)} bytes"
         )
-    return np.frombuffer(body, dtype).reshape(dims)
+    return np.frombuffer(body, dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def load_idx(
     images: str | os.PathLike[str], labels: str | os.PathLike[str], *, num_classes: int = 10
 ) -> Dataset:
-    """Images and labels from a pair of IDX files, scaled to [0, 1], `[N, H, W, 1]`."""
+    """Images and labels from a pair of IDX files (MNIST, Fashion-MNIST), raw
+    or gzipped; uint8 images are scaled to [0, 1] and shaped `[N, H, W, 1]`.
+
+    Raises:
+        ValueError: if a file is bad, or the images and labels do not match.
+    """
     x = read_idx(images)
     y = read_idx(labels)
     x = x.astype(np.float32) / (255.0 if x.dtype == np.uint8 else 1.0)
