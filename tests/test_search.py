@@ -367,3 +367,27 @@ def test_two_processes_append_to_one_file(tmp_path: Path) -> None:
         study = mx.load_study(store, f"p{i}")
         assert [t.id for t in study.trials] == list(range(1, 41))
         assert [t.dna for t in study.trials] == run(40, seed=i)
+
+
+def test_finished_search_leaves_a_self_contained_file(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    run(3, store)
+    wal = tmp_path / "s.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(store.read_bytes())  # the .db alone holds every trial
+    assert len(mx.load_study(copy).trials) == 3
+
+
+def test_a_resumed_trial_reports_its_steps_again_without_duplicates(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    for trial in mx.search(SPACE, Random(seed=0), num_trials=2, store=store):
+        trial.report(0.1, step=1)
+        break  # interrupted after one step report
+    for trial in mx.search(SPACE, Random(seed=0), num_trials=2, store=store):
+        trial.report(0.2, step=1)
+        trial.report(0.3, step=2)
+        assert [s for s, _ in trial.steps] == [1, 2]
+        trial.report(0.3)
+    first = mx.load_study(store).trials[0]
+    assert [(s, m["reward"]) for s, m in first.steps] == [(1, 0.2), (2, 0.3)]

@@ -62,6 +62,7 @@ class Search:
         self.early_stopping = early_stopping
         names = algorithm.objectives
         self.objective = Objective(objective or (names[0] if names else "reward"), names)
+        self._owns_store = store is not None and not isinstance(store, Store)
         self.store = store if isinstance(store, Store) or store is None else Store(store)
         self.study: StudyRow | None = None
         self.trials: list[Trial] = []
@@ -141,6 +142,13 @@ class Search:
         if self._started:
             raise RuntimeError("a Search runs once; call mx.search(...) again to resume it")
         self._started = True
+        try:
+            yield from self._loop()
+        finally:
+            if self._owns_store and self.store is not None:
+                self.store.close()  # merges the write-ahead log into the file
+
+    def _loop(self) -> Iterator[Trial]:
         rows = self._open_study()
         tail = rows[-1] if rows and rows[-1].status == "pending" else None
         history = [

@@ -144,7 +144,8 @@ class Trial:
             if not finite(reward):
                 self._fail(f"non-finite reward {reward!r} at step {step}")
                 return
-            self.steps.append((step, metrics))
+            # A step reported again (a resumed trial re-runs) replaces the old one.
+            self.steps = [(s, m) for s, m in self.steps if s != step] + [(step, metrics)]
             sink.on_step(self, step, metrics)
             return
         if not finite(reward):
