@@ -49,8 +49,8 @@ def available_algorithms() -> list[str]:
     return [name for name, cls in ALGORITHMS.items() if hasattr(mx.algorithms, cls)]
 
 
-def make_algorithm(name: str, seed: int) -> Any:
-    """An algorithm by its command-line name.
+def make_algorithm(name: str, seed: int, population: int | None = None) -> Any:
+    """An algorithm by its command-line name (`population` for evolution).
 
     Raises:
         CLIError: for a name this installation does not know.
@@ -61,7 +61,11 @@ def make_algorithm(name: str, seed: int) -> Any:
     if name not in known:
         raise CLIError(f"unknown algorithm {name!r}; known algorithms: {', '.join(known)}")
     cls = getattr(mx.algorithms, ALGORITHMS[name])
-    return cls() if name == "grid" else cls(seed=seed)
+    if name == "grid":
+        return cls()
+    if name == "evolution" and population is not None:
+        return cls(population_size=population, seed=seed)
+    return cls(seed=seed)
 
 
 class Progress:
@@ -358,7 +362,7 @@ def _make_search(space: Any, algorithm: Any, args: argparse.Namespace) -> Any:
 def cmd_search(args: argparse.Namespace) -> int:
     if args.space not in SPACES:
         raise CLIError(f"unknown space {args.space!r}; known spaces: {', '.join(SPACES)}")
-    algorithm = make_algorithm(args.algorithm, args.seed)
+    algorithm = make_algorithm(args.algorithm, args.seed, args.population)
     args.study = args.name or f"{args.space}-{args.algorithm}-{args.seed}"
     if args.space == "nasbench201":
         return _search_nasbench201(args, algorithm, sys.stdout)
@@ -523,6 +527,12 @@ def _add_search_parser(sub: Any) -> None:
         choices=("none", "median"),
         default="none",
         help="stop children whose per-epoch validation accuracy falls below the median",
+    )
+    add(
+        "--population",
+        type=_positive_int,
+        default=None,
+        help="evolution's population size (default 20; the tournament is half of it)",
     )
     add("--bf16", action="store_true", help="compute in bfloat16 (for GPUs)")
     add(
