@@ -1,4 +1,4 @@
-# The two commands a user needs: `make test` (and, later, `make demo`).
+# The two commands a user needs: `make test` and `make demo`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
