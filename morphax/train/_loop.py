@@ -15,6 +15,7 @@ import collections
 import inspect
 import math
 import time
+import typing
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -232,11 +233,13 @@ class _Entry:
 _INIT_CACHE: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
 _TRAIN_CACHE: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
 _EVAL_CACHE: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+# The abstract (shape-only) initial state of a child, checked against the loss.
+_SHAPE_CACHE: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
 
 
 def clear_cache() -> None:
     """Forgets every compiled step (for tests and long-running processes)."""
-    for cache in (_INIT_CACHE, _TRAIN_CACHE, _EVAL_CACHE):
+    for cache in (_INIT_CACHE, _TRAIN_CACHE, _EVAL_CACHE, _SHAPE_CACHE):
         cache.clear()
 
 
@@ -478,6 +481,27 @@ def _check_args(train: Dataset, valid: Dataset | None, epochs: int, batch_size: 
         _check_compatible(train, valid)
 
 
+def _abstract_state(
+    model: Any,
+    tx: optax.GradientTransformation,
+    opt_key: Hashable,
+    loss: tuple[Hashable, Loss],
+    x0: np.ndarray,
+    key: jax.Array,
+    data: Dataset,
+) -> TrainState:
+    """The shape-only initial state, traced and checked once per child structure."""
+
+    def make() -> _Entry:
+        abstract = jax.eval_shape(lambda x, k: init(model, tx, x, key=k), x0, key)
+        _check_output(model, abstract, x0, data, loss)
+        return _Entry(abstract, 0.0)
+
+    cache_key = (_Key(model), opt_key, loss[0], x0.shape, data.num_classes)
+    entry, _ = _cached(_SHAPE_CACHE, cache_key, make)
+    return typing.cast(TrainState, entry.fn)
+
+
 def _check_output(
     model: Any, state: TrainState, x0: np.ndarray, data: Dataset, loss: tuple[Hashable, Loss]
 ) -> None:
@@ -616,8 +640,7 @@ def fit(
     init_key, shuffle_key = jax.random.split(_as_key(key))
     seed = int(jax.random.randint(shuffle_key, (), 0, 2**31 - 1))
     x0 = train_data.x[:batch_size]
-    abstract = jax.eval_shape(lambda x, k: init(model, tx, x, key=k), x0, init_key)
-    _check_output(model, abstract, x0, train_data, loss_pair)
+    abstract = _abstract_state(model, tx, opt_key, loss_pair, x0, init_key, train_data)
     steps = _compile(model, tx, opt_key, loss_pair, abstract, train_data, batch_size, compute_dtype)
     var_key, train_key = jax.random.split(init_key)  # as init() does
     params, model_state = steps.init_variables(x0, var_key)

@@ -121,6 +121,7 @@ class Study:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         out = (
             os.fspath(path)
@@ -145,7 +146,7 @@ class Study:
             ax.scatter(xs, ys, s=10, alpha=0.5, label="trial reward")
             ids, best = self.best_so_far()
             ax.step(ids, best, where="post", color="C3", label="best so far")
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("trial")
             ax.set_ylabel(self.objective.name)
             ax.set_title(f"{self.name}: {len(done)} completed of {len(self.trials)} trials")
