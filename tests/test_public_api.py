@@ -39,7 +39,16 @@ def test_algorithms_and_tuning_names() -> None:
         assert hasattr(mx.algorithms, name), name
     for name in ("Uniform", "Gaussian", "Chain", "OneOf", "UniformCrossover"):
         assert hasattr(mx.algorithms.mutators, name), name
-    for name in ("cnn_space", "mlp_space", "ConvNet", "MLP", "net_space", "to_net", "NB201Net", "nasbench201"):
+    for name in (
+        "cnn_space",
+        "mlp_space",
+        "ConvNet",
+        "MLP",
+        "net_space",
+        "to_net",
+        "NB201Net",
+        "nasbench201",
+    ):
         assert hasattr(mx.spaces, name), name
     for name in ("search", "load_study", "Study", "Trial"):
         assert getattr(mx, name) is getattr(mx.tuning, name)
