@@ -8,6 +8,7 @@ algorithm is set up, so that importing morphax does not import JAX).
 from __future__ import annotations
 
 import math
+import typing
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,8 +54,16 @@ class _RLController(Algorithm):
         self.state: ControllerState | None = None
         self._pending: dict[DNA, list[Sample]] = {}
 
+    #: The name of the function in `_policy` that builds this controller from
+    #: a layout and the constructor arguments (`config()` less the seed).
+    _builder: str
+
     def _make(self, layout: PolicyLayout) -> Controller:
-        raise NotImplementedError
+        from . import _policy
+
+        args = self.config()
+        del args["seed"]
+        return typing.cast("Controller", getattr(_policy, self._builder)(layout, **args))
 
     def reset(self) -> None:
         from ._policy import PolicyLayout
@@ -147,6 +156,8 @@ class Reinforce(_RLController):
         Architecture Search, ICLR 2020.
     """
 
+    _builder = "reinforce"
+
     def __init__(
         self,
         *,
@@ -165,17 +176,6 @@ class Reinforce(_RLController):
         self.baseline_decay = float(baseline_decay)
         self.batch_size = int(batch_size)
         self.entropy_weight = float(entropy_weight)
-
-    def _make(self, layout: PolicyLayout) -> Controller:
-        from ._policy import reinforce
-
-        return reinforce(
-            layout,
-            learning_rate=self.learning_rate,
-            baseline_decay=self.baseline_decay,
-            batch_size=self.batch_size,
-            entropy_weight=self.entropy_weight,
-        )
 
     def config(self) -> dict[str, Any]:
         return {
@@ -226,6 +226,8 @@ class PPO(_RLController):
         Scalable Image Recognition, CVPR 2018.
     """
 
+    _builder = "ppo"
+
     def __init__(
         self,
         *,
@@ -256,20 +258,6 @@ class PPO(_RLController):
         self.baseline_decay = float(baseline_decay)
         self.normalize_advantages = normalize_advantages
         self.entropy_weight = float(entropy_weight)
-
-    def _make(self, layout: PolicyLayout) -> Controller:
-        from ._policy import ppo
-
-        return ppo(
-            layout,
-            learning_rate=self.learning_rate,
-            clip=self.clip,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            baseline_decay=self.baseline_decay,
-            normalize_advantages=self.normalize_advantages,
-            entropy_weight=self.entropy_weight,
-        )
 
     def config(self) -> dict[str, Any]:
         return {
