@@ -162,3 +162,15 @@ def test_key_paths_round_trip() -> None:
     keys = ("a", 2, "b c", "d")
     assert mx.format_path(keys) == "a[2]['b c'].d"
     assert mx.parse_path("a[2]['b c'].d") == keys
+
+
+def test_rebind_inside_hyper_values() -> None:
+    space = {"op": mx.oneof(["skip", {"conv": mx.oneof([3, 5])}])}
+    mx.rebind(space, {"op.candidates[1].conv": mx.oneof([3, 5, 7])})
+    assert mx.dna_spec(space).space_size == 4
+    mx.rebind(space, {"op.name": "op"})
+    assert mx.dna_spec(space).columns[0].name == "op"
+    with pytest.raises(
+        ValueError, match=r"path 'op\.cands' does not exist: OneOf at 'op' has no key 'cands'"
+    ):
+        mx.rebind(space, {"op.cands": []})

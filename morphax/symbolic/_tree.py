@@ -456,6 +456,8 @@ def _set(node: Any, keys: tuple[Key, ...], i: int, value: Any, root: Any) -> Any
         exists = key in node
     elif k == DATACLASS:
         exists = key in _dataclass_keys(node) or key in node.__dataclass_fields__
+    elif k == HYPER:
+        exists = key in node._fields()
     else:
         exists = False
     if not exists:
