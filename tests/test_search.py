@@ -391,3 +391,29 @@ def test_a_resumed_trial_reports_its_steps_again_without_duplicates(tmp_path: Pa
         trial.report(0.3)
     first = mx.load_study(store).trials[0]
     assert [(s, m["reward"]) for s, m in first.steps] == [(1, 0.2), (2, 0.3)]
+
+
+def test_a_changed_candidate_is_another_space(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    old = {"block": mx.oneof([{"w": 16}, {"w": 32}])}
+    new = {"block": mx.oneof([{"w": 64}, {"w": 128}])}  # same decisions, other programs
+    for t in mx.search(old, Random(seed=0), num_trials=2, store=store):
+        t.report(1.0)
+    with pytest.raises(ValueError, match="was made for another space"):
+        next(iter(mx.search(new, Random(seed=0), num_trials=3, store=store)))
+
+
+@pytest.mark.slow
+def test_one_writer_per_study(tmp_path: Path) -> None:
+    store = tmp_path / "busy.db"
+    proc = _child(tmp_path, store, "exp", 0, 200, 0.02)
+    assert proc.stdout is not None and proc.stdout.readline()  # the child is searching
+    with pytest.raises(
+        StoreError,
+        match=r"study 'exp' in .* is being searched by another process .*one writer at a time",
+    ):
+        next(iter(mx.search(SPACE, Random(seed=0), num_trials=300, store=store, name="exp")))
+    run(3, store, name="other")  # another study in the same file is fine
+    proc.kill()
+    proc.wait()
+    assert len(run(300, store, name="exp")) > 0  # a dead writer's claim is taken over

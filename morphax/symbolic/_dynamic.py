@@ -27,6 +27,7 @@ from ._spec import Choice, DecisionPoint, DNASpec, Float, Int, Subspace
 from ._tree import HYPER, LEAF, children, kind_of, literal, rebuild, sym_eq, sym_hash
 
 _MAX_INT_BRANCHES = 256
+_PROBE_ALL_INTS = 8  # intv ranges this small are explored value by value
 
 
 class _Namer:
@@ -113,8 +114,8 @@ class ChildResolver:
             raise ValueError(
                 f"decision {pid!r} ({hyper!r}) was met while running the child, but it is not "
                 "active in the traced space for this DNA: it depends on a combination of "
-                "choices or on a float, which tracing cannot see; give it a `name` and make it "
-                "depend on one choice"
+                "choices, on a float, or on a value of a wide intv that tracing did not try; "
+                "give it a `name` and make it depend on one choice"
             ) from None
         if isinstance(hyper, OneOf | ManyOf):
             picks = [v] if isinstance(hyper, OneOf) else v
@@ -144,6 +145,8 @@ def _options(
     if isinstance(hyper, OneOf):
         return list(range(len(hyper.candidates)))
     if isinstance(hyper, IntV) and hyper.high > hyper.low:
+        if hyper.high - hyper.low < _PROBE_ALL_INTS:
+            return list(range(hyper.low, hyper.high + 1))  # small: try every value
         lo = set(_run(fn, {**forced, pid: hyper.low}).met)
         hi = set(_run(fn, {**forced, pid: hyper.high}).met)
         if lo == hi:

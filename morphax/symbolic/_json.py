@@ -72,6 +72,11 @@ def register(obj: Any = None, *, name: str | None = None, _default: bool = False
     if name is not None and (not isinstance(name, str) or not name):
         raise TypeError(f"a registry name must be a non-empty str, but got {name!r}")
     key = name or _auto_name(obj)
+    replaced = _BY_NAME.get(key)
+    if replaced is not None and replaced is not obj and _NAME_OF.get(id(replaced)) == key:
+        # The old object may be collected and its id reused: forget its name.
+        del _NAME_OF[id(replaced)]
+        _AUTO.discard(id(replaced))
     _BY_NAME[key] = obj
     if not _default:
         _NAME_OF[id(obj)] = key
@@ -112,7 +117,9 @@ def registered_name(obj: Any) -> str | None:
         module = getattr(obj, "__module__", None) or ""
         if id(obj) not in _NAME_OF or module.split(".")[0] in ("flax", "jax", "jaxlib", "optax"):
             _load_defaults()  # library names win; user classes need no JAX import
-    return _NAME_OF.get(id(obj))
+    name = _NAME_OF.get(id(obj))
+    # An id is only a name while the registry still holds that very object.
+    return name if name is not None and _BY_NAME.get(name) is obj else None
 
 
 def lookup(name: str) -> Any:

@@ -195,7 +195,6 @@ class DNASpec:
         for p in self.columns:
             self._by_id.setdefault(p.id, []).append(p)
         self._fingerprint: str | None = None
-        self._plan: Any = None
 
     def _number(self, points: Subspace, parent: int, parent_value: int) -> None:
         # Depth-first preorder: a decision, then its candidates' sub-spaces.

@@ -81,7 +81,8 @@ class Search:
             self.algorithm.describe(),
             self.objective.to_json(),
         )
-        if row.spec_fingerprint != self.spec.fingerprint:
+        same_program = row.space_json is None or space_json is None or row.space_json == space_json
+        if row.spec_fingerprint != self.spec.fingerprint or not same_program:
             raise ValueError(
                 f"study {self.name!r} in {self.store.path!r} was made for another space "
                 f"(spec {row.spec_fingerprint}: {_short(row.space_json)}); this search's space is "
@@ -98,8 +99,9 @@ class Search:
                 f"study {self.name!r} optimizes {row.objective}, but this search asks for "
                 f"{self.objective.to_json()}"
             )
+        self.store.claim(row.id, self.name)
         self.study = row
-        return self.store.trials(row.id)
+        return [r for r in self.store.trials(row.id) if r.status != "abandoned"]
 
     def _record(self, row: TrialRow) -> Trial:
         dna = from_json(row.dna_json)
@@ -145,6 +147,8 @@ class Search:
         try:
             yield from self._loop()
         finally:
+            if self.store is not None and self.study is not None:
+                self.store.release(self.study.id)
             if self._owns_store and self.store is not None:
                 self.store.close()  # merges the write-ahead log into the file
 
@@ -175,7 +179,7 @@ class Search:
             else:
                 if tail is not None and self.store is not None:
                     self.store.finish_trial(
-                        tail.id, "failed", None, "interrupted, and not proposed again on resume"
+                        tail.id, "abandoned", None, "interrupted, and not proposed again on resume"
                     )
                 row_id, number, steps, created = self._new_row(dna, program)
             tail = None

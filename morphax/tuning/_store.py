@@ -3,13 +3,17 @@
 Every change is its own transaction, so a process killed at any point (even
 SIGKILL) leaves a file that opens, with every reported trial kept. Several
 processes may append to one file: trial numbers are taken inside
-`BEGIN IMMEDIATE` transactions and SQLite's locking serializes writers.
+`BEGIN IMMEDIATE` transactions and SQLite's locking serializes writers. A
+study has one writer at a time: a search claims its study, and a second
+search of the same study on this host is refused while the first process
+lives (a crashed writer's claim is taken over on resume).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -19,7 +23,7 @@ from typing import Any
 
 FORMAT = "morphax-study"
 SCHEMA_VERSION = "1"
-STATUSES = ("pending", "completed", "failed", "skipped")
+STATUSES = ("pending", "completed", "failed", "skipped", "abandoned")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS morphax_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,7 +34,8 @@ CREATE TABLE IF NOT EXISTS studies (
     space_json TEXT,
     algorithm_json TEXT NOT NULL,
     objective_json TEXT NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    writer TEXT
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -38,7 +43,7 @@ CREATE TABLE IF NOT EXISTS trials (
     number INTEGER NOT NULL,
     dna_json TEXT NOT NULL,
     program_json TEXT,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'completed', 'failed', 'skipped')),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'completed', 'failed', 'skipped', 'abandoned')),
     metrics_json TEXT,
     reason TEXT,
     created REAL NOT NULL,
@@ -53,6 +58,24 @@ CREATE TABLE IF NOT EXISTS reports (
     PRIMARY KEY (trial_id, step)
 );
 """
+
+
+def _writer_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(writer: str) -> bool:
+    """Whether the process named `host:pid` runs (other hosts: assumed alive)."""
+    host, _, pid = writer.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 class StoreError(ValueError):
@@ -203,6 +226,29 @@ class Store:
         row = self.study(name)
         assert row is not None
         return row
+
+    def claim(self, study_id: int, name: str) -> None:
+        """Makes this process the study's writer, unless a live process on
+        this host is (then raises StoreError naming it)."""
+        me = _writer_id()
+        with self._write():
+            (writer,) = self.conn.execute(
+                "SELECT writer FROM studies WHERE id = ?", (study_id,)
+            ).fetchone()
+            if writer and writer != me and _alive(writer):
+                raise StoreError(
+                    f"study {name!r} in {self.path!r} is being searched by another process "
+                    f"({writer}); a study has one writer at a time: wait for it, or use another "
+                    "study name"
+                )
+            self.conn.execute("UPDATE studies SET writer = ? WHERE id = ?", (me, study_id))
+
+    def release(self, study_id: int) -> None:
+        with self._write():
+            self.conn.execute(
+                "UPDATE studies SET writer = NULL WHERE id = ? AND writer = ?",
+                (study_id, _writer_id()),
+            )
 
     # -- trials ------------------------------------------------------------------
 
