@@ -20,6 +20,29 @@ def _program_json(program: Any) -> str | None:
         return None
 
 
+def record(row: TrialRow, objective: Objective, *, load_program: bool = False) -> Trial:
+    """A read-only Trial of a stored row (its program loaded when asked and
+    when its classes are registered in this process)."""
+    program: Any = None
+    if load_program and row.program_json is not None:
+        try:
+            program = from_json(row.program_json)
+        except ValueError:
+            program = None  # a class not registered in this process
+    return Trial(
+        row.number,
+        from_json(row.dna_json),
+        program,
+        row.status,
+        row.metrics,
+        _reward_of(row, objective),
+        list(row.steps),
+        row.reason,
+        row.created,
+        row.finished,
+    )
+
+
 def _reward_of(row: TrialRow, objective: Objective) -> Reward:
     if row.status != "completed" or row.metrics is None:
         return None
@@ -103,22 +126,6 @@ class Search:
         self.study = row
         return [r for r in self.store.trials(row.id) if r.status != "abandoned"]
 
-    def _record(self, row: TrialRow) -> Trial:
-        dna = from_json(row.dna_json)
-        trial = Trial(
-            row.number,
-            dna,
-            None,
-            row.status,
-            row.metrics,
-            _reward_of(row, self.objective),
-            list(row.steps),
-            row.reason,
-            row.created,
-            row.finished,
-        )
-        return trial
-
     # -- the sink the trials report to ----------------------------------------------
 
     def on_step(self, trial: Trial, step: int, metrics: dict[str, float]) -> None:
@@ -158,7 +165,7 @@ class Search:
         history = [
             (from_json(r.dna_json), _reward_of(r, self.objective)) for r in rows if r is not tail
         ]
-        self.trials = [self._record(r) for r in rows if r is not tail]
+        self.trials = [record(r, self.objective) for r in rows if r is not tail]
         self.algorithm.setup(self.spec)
         self.algorithm.recover(history)
         done = sum(1 for r in rows if r.status != "pending")

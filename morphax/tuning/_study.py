@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..symbolic import from_json
-from ._search import _reward_of
+from ._search import record
 from ._store import Store, StoreError
 from ._trial import Objective, Trial
 
@@ -44,28 +44,9 @@ class Study:
             None if row.objective["names"] is None else tuple(row.objective["names"]),
         )
         self._space_json = row.space_json
-        self.trials: list[Trial] = []
-        for r in store.trials(row.id):
-            program: Any = None
-            if r.program_json is not None:
-                try:
-                    program = from_json(r.program_json)
-                except ValueError:
-                    program = None  # a class not registered in this process
-            self.trials.append(
-                Trial(
-                    r.number,
-                    from_json(r.dna_json),
-                    program,
-                    r.status,
-                    r.metrics,
-                    _reward_of(r, self.objective),
-                    r.steps,
-                    r.reason,
-                    r.created,
-                    r.finished,
-                )
-            )
+        self.trials: list[Trial] = [
+            record(r, self.objective, load_program=True) for r in store.trials(row.id)
+        ]
 
     @property
     def space(self) -> Any:
