@@ -9,7 +9,7 @@ import numpy as np
 
 from ._dna import DNA, DNAValue
 from ._dynamic import DynamicSpace
-from ._space import Space, _has_hyper
+from ._space import Space
 from ._spec import DNASpec
 
 AnySpace = Space | DynamicSpace
@@ -26,12 +26,13 @@ def space(program: Any) -> AnySpace:
     """
     if isinstance(program, Space | DynamicSpace):
         return program
-    if not _has_hyper(program):
+    compiled = Space(program)
+    if not compiled.spec.columns:
         raise TypeError(
             f"expected a search space (a program with hyper-values such as mx.oneof, or "
             f"mx.trace(fn)), but got {_short(program)}, which has no hyper-values"
         )
-    return Space(program)
+    return compiled
 
 
 def _short(obj: Any) -> str:

@@ -22,7 +22,6 @@ from ._context import resolving
 from ._dna import DNA, DNAValue
 from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf, _resolve
 from ._keypath import format_path
-from ._space import _has_hyper
 from ._spec import Choice, DecisionPoint, DNASpec, Float, Int, Subspace
 from ._tree import HYPER, LEAF, children, kind_of, literal, rebuild, sym_eq, sym_hash
 
@@ -353,9 +352,13 @@ def resolve_fields(program: Any, keys: tuple[Any, ...] = ()) -> Any:
         if hyper.name is None:
             hyper = rebuild(hyper, {**hyper._fields(), "name": format_path(keys) or "<root>"})
         return resolve_fields(_resolve(hyper), keys)
-    if k == LEAF or not _has_hyper(program):
+    if k == LEAF:
         return program
-    return rebuild(program, {key: resolve_fields(v, keys + (key,)) for key, v in children(program)})
+    pairs = children(program)
+    resolved = {key: resolve_fields(v, keys + (key,)) for key, v in pairs}
+    if all(resolved[key] is v for key, v in pairs):
+        return program  # nothing to decide below: the very same node
+    return rebuild(program, resolved)
 
 
 def trace(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> DynamicSpace:

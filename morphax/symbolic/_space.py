@@ -50,19 +50,12 @@ def _format_id(keys: tuple[Any, ...]) -> str:
     return "".join(out) or "<root>"
 
 
-def _has_hyper(node: Any) -> bool:
-    k = kind_of(node)
-    if k == LEAF:
-        return False
-    if k == HYPER:
-        return True
-    return any(_has_hyper(v) for _, v in children(node))
-
-
 class _Compiler:
     def __init__(self) -> None:
         # name -> (hyper, scope, location)
         self.named: dict[str, tuple[HyperValue, tuple[Any, ...], str]] = {}
+        # ids of the nodes that hold hyper-values (found once, read by encode)
+        self.dynamic: set[int] = set()
 
     def compile(
         self,
@@ -72,16 +65,34 @@ class _Compiler:
         scope: tuple[Any, ...],
         points: list[DecisionPoint],
     ) -> Plan:
+        plan = self._compile(node, keys, idkeys, scope, points)
+        return plan if plan is not None else _static_plan(node)
+
+    def _compile(
+        self,
+        node: Any,
+        keys: tuple[Key, ...],
+        idkeys: tuple[Any, ...],
+        scope: tuple[Any, ...],
+        points: list[DecisionPoint],
+    ) -> Plan | None:
+        """The plan of `node`, or None when it holds no hyper-value (one walk)."""
         k = kind_of(node)
         if k == HYPER:
+            self.dynamic.add(id(node))
             return self._hyper(node, keys, idkeys, scope, points)
-        if not _has_hyper(node):
-            if k == LEAF:
-                return lambda it, sh: node
-            return lambda it, sh: clone(node)
+        if k == LEAF:
+            return None
+        pairs = children(node)
+        plans = [
+            self._compile(v, keys + (key,), idkeys + (key,), scope, points) for key, v in pairs
+        ]
+        if all(plan is None for plan in plans):
+            return None
+        self.dynamic.add(id(node))
         items = [
-            (key, self.compile(v, keys + (key,), idkeys + (key,), scope, points))
-            for key, v in children(node)
+            (key, plan if plan is not None else _static_plan(v))
+            for (key, v), plan in zip(pairs, plans, strict=True)
         ]
         if k == LIST and type(node) is list:
             fns = [f for _, f in items]
@@ -192,6 +203,12 @@ class _Compiler:
         return tuple(subs), fns
 
 
+def _static_plan(node: Any) -> Plan:
+    if kind_of(node) == LEAF:
+        return lambda it, sh: node
+    return lambda it, sh: clone(node)
+
+
 def _literals(candidates: list[Any]) -> tuple[str, ...]:
     return tuple(literal(c) for c in candidates)
 
@@ -283,7 +300,9 @@ class Space:
 
     def __init__(self, program: Any) -> None:
         points: list[DecisionPoint] = []
-        self._plan = _Compiler().compile(program, (), (), (), points)
+        compiler = _Compiler()
+        self._plan = compiler.compile(program, (), (), (), points)
+        self._dynamic = compiler.dynamic
         self.program = program
         self.spec = DNASpec(tuple(points))
 
@@ -307,7 +326,7 @@ class Space:
         """The DNA whose child is `program` (the inverse of `materialize`)."""
         out: list[DNAValue] = []
         try:
-            _encode(self.program, program, (), out, {})
+            _encode(self.program, program, (), out, {}, self._dynamic)
         except _Mismatch as e:
             raise ValueError(f"cannot encode the program: {e}") from None
         return DNA(out, spec=self.spec)
@@ -332,13 +351,20 @@ class _Mismatch(Exception):
 
 
 def _encode(
-    space: Any, prog: Any, keys: tuple[Key, ...], out: list[DNAValue], shared: dict[str, Any]
+    space: Any,
+    prog: Any,
+    keys: tuple[Key, ...],
+    out: list[DNAValue],
+    shared: dict[str, Any],
+    dynamic: set[int],
 ) -> None:
+    """Appends the DNA values that make `prog` from `space`; `dynamic` holds the
+    ids of the space's nodes that contain hyper-values."""
     k = kind_of(space)
     if k == HYPER:
         name = space.name
         sub: list[DNAValue] = []
-        _encode_hyper(space, prog, keys, sub, shared)
+        _encode_hyper(space, prog, keys, sub, shared, dynamic)
         if name is not None:
             if name in shared:
                 if shared[name] != sub:
@@ -350,7 +376,7 @@ def _encode(
             shared[name] = sub
         out.extend(sub)
         return
-    if not _has_hyper(space):
+    if id(space) not in dynamic:
         if not sym_eq(space, prog):
             raise _Mismatch(
                 f"the program has {prog!r} at {_format_id(keys)!r} where the space has {space!r}"
@@ -377,20 +403,22 @@ def _encode(
             f"the program at {_format_id(keys)!r} has keys {list(pc)} where the space has {list(sc)}"
         )
     for key, v in sc.items():
-        _encode(v, pc[key], keys + (key,), out, shared)
+        _encode(v, pc[key], keys + (key,), out, shared, dynamic)
 
 
 def _match(
-    candidates: list[Any], prog: Any, keys: tuple[Key, ...], shared: dict[str, Any]
+    candidates: list[Any],
+    prog: Any,
+    keys: tuple[Key, ...],
+    shared: dict[str, Any],
+    dynamic: set[int],
 ) -> list[DNAValue]:
-    errors = []
     for j, cand in enumerate(candidates):
         sub: list[DNAValue] = [j]
         trial_shared = dict(shared)
         try:
-            _encode(cand, prog, keys, sub, trial_shared)
-        except _Mismatch as e:
-            errors.append(str(e))
+            _encode(cand, prog, keys, sub, trial_shared, dynamic)
+        except _Mismatch:
             continue
         shared.update(trial_shared)
         return sub
@@ -401,10 +429,15 @@ def _match(
 
 
 def _encode_hyper(
-    space: HyperValue, prog: Any, keys: tuple[Key, ...], out: list[DNAValue], shared: dict[str, Any]
+    space: HyperValue,
+    prog: Any,
+    keys: tuple[Key, ...],
+    out: list[DNAValue],
+    shared: dict[str, Any],
+    dynamic: set[int],
 ) -> None:
     if isinstance(space, OneOf):
-        out.extend(_match(space.candidates, prog, keys, shared))
+        out.extend(_match(space.candidates, prog, keys, shared, dynamic))
     elif isinstance(space, ManyOf):
         if not isinstance(prog, list) or len(prog) != space.k:
             raise _Mismatch(
@@ -412,7 +445,7 @@ def _encode_hyper(
             )
         picks = []
         for p, item in enumerate(prog):
-            sub = _match(space.candidates, item, keys + (p,), shared)
+            sub = _match(space.candidates, item, keys + (p,), shared, dynamic)
             picks.append(sub[0])
             out.extend(sub)
         if (
