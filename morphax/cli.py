@@ -301,10 +301,10 @@ def _search_models(args: argparse.Namespace, algorithm: Any, out: TextIO) -> int
     opts: dict[str, Any] = {"num_classes": train.num_classes, "max_depth": args.max_depth}
     if args.widths:
         opts["widths"] = args.widths
-    space = cnn_space(**opts) if args.space == "cnn" else mlp_space(**opts)
+    space = mx.space(cnn_space(**opts) if args.space == "cnn" else mlp_space(**opts))
     optimizer = mx.symbolic(optax.adam)(learning_rate=args.lr)
     print(
-        f"morphax search: space={args.space} ({mx.dna_spec(space).space_size} architectures), "
+        f"morphax search: space={args.space} ({space.spec.space_size} architectures), "
         f"algorithm={args.algorithm}, trials={args.trials}, data={args.data} (train {len(train)}, "
         f"valid {len(valid)}, test {len(test)}), store={args.store}, study={args.study!r}",
         file=out,
