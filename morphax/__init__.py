@@ -16,6 +16,11 @@ Examples:
 from . import algorithms as algorithms
 from . import spaces as spaces
 from . import tuning as tuning
+from .interop import from_pyglove as from_pyglove
+from .interop import from_pyglove_dna as from_pyglove_dna
+from .interop import from_pyglove_spec as from_pyglove_spec
+from .interop import to_pyglove_dna as to_pyglove_dna
+from .interop import to_pyglove_spec as to_pyglove_spec
 from .symbolic import DNA as DNA
 from .symbolic import Call as Call
 from .symbolic import ChildResolver as ChildResolver
@@ -45,9 +50,6 @@ from .symbolic import eq as eq
 from .symbolic import floatv as floatv
 from .symbolic import format_path as format_path
 from .symbolic import from_json as from_json
-from .symbolic import from_pyglove as from_pyglove
-from .symbolic import from_pyglove_dna as from_pyglove_dna
-from .symbolic import from_pyglove_spec as from_pyglove_spec
 from .symbolic import get as get
 from .symbolic import intv as intv
 from .symbolic import iter as iter  # noqa: A004
@@ -63,8 +65,6 @@ from .symbolic import resolving as resolving
 from .symbolic import space as space
 from .symbolic import symbolic as symbolic
 from .symbolic import to_json as to_json
-from .symbolic import to_pyglove_dna as to_pyglove_dna
-from .symbolic import to_pyglove_spec as to_pyglove_spec
 from .symbolic import trace as trace
 from .symbolic import traverse as traverse
 from .tuning import Study as Study

@@ -22,7 +22,7 @@ from conftest import spaces
 from hypothesis import given, settings
 
 import morphax as mx
-from morphax.symbolic._pyglove import (
+from morphax.interop import (
     from_pyglove,
     from_pyglove_dna,
     from_pyglove_spec,
@@ -527,5 +527,5 @@ def test_bad_programs() -> None:
 
 
 def test_importing_morphax_does_not_import_pyglove() -> None:
-    code = "import sys, morphax.symbolic._pyglove; assert 'pyglove' not in sys.modules"
+    code = "import sys, morphax.interop; assert 'pyglove' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -30,11 +30,6 @@ from ._json import register as register
 from ._json import to_json as to_json
 from ._keypath import format_path as format_path
 from ._keypath import parse_path as parse_path
-from ._pyglove import from_pyglove as from_pyglove
-from ._pyglove import from_pyglove_dna as from_pyglove_dna
-from ._pyglove import from_pyglove_spec as from_pyglove_spec
-from ._pyglove import to_pyglove_dna as to_pyglove_dna
-from ._pyglove import to_pyglove_spec as to_pyglove_spec
 from ._space import Space as Space
 from ._spec import Choice as Choice
 from ._spec import DecisionPoint as DecisionPoint
