@@ -1,105 +1,316 @@
-"""One contract for every algorithm: valid DNA on several spaces, determinism
-under a seed, exact recovery from history, and better than random search on a
-known objective."""
+"""The shipped algorithm contract (`morphax.testing`) over every built-in
+algorithm and early-stopping policy, and the messages of its checks on
+algorithms that break it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
 import morphax as mx
+from morphax import testing as mxt
 from morphax.algorithms import Algorithm
 
-FACTORIES: dict[str, Callable[[int], Algorithm]] = {
-    "random": lambda seed: mx.algorithms.Random(seed=seed),
-    "evolution": lambda seed: mx.algorithms.RegularizedEvolution(
-        population_size=20, tournament_size=5, seed=seed
+
+@dataclass(frozen=True)
+class Case:
+    make: Callable[[int], Algorithm]
+    spaces: tuple[str, ...] = ("flat", "conditional", "floats", "manyof")
+    main: str = "conditional"  # the space of the recover and config checks
+    learns: bool = False
+    seed_matters: bool = True
+
+
+A = mx.algorithms
+CASES: dict[str, Case] = {
+    "random": Case(lambda seed: A.Random(seed=seed)),
+    # Grid enumerates in DNA order: only "flat" has more than the 40 points a run proposes.
+    "grid": Case(lambda seed: A.Grid(seed=seed), ("flat",), "flat", seed_matters=False),
+    "evolution": Case(
+        lambda seed: A.RegularizedEvolution(population_size=20, tournament_size=5, seed=seed),
+        learns=True,
     ),
-    "evolution+crossover": lambda seed: mx.algorithms.RegularizedEvolution(
-        population_size=20, tournament_size=5, recombination_prob=0.5, seed=seed
+    "evolution+crossover": Case(
+        lambda seed: A.RegularizedEvolution(
+            population_size=20, tournament_size=5, recombination_prob=0.5, seed=seed
+        ),
+        learns=True,
     ),
-    "nsga2": lambda seed: mx.algorithms.NSGA2(objectives=("f", "g"), population_size=16, seed=seed),
-}
-if hasattr(mx.algorithms, "Reinforce"):
-    FACTORIES["reinforce"] = lambda seed: mx.algorithms.Reinforce(seed=seed)
-    FACTORIES["ppo"] = lambda seed: mx.algorithms.PPO(seed=seed)
-
-SPACES: dict[str, Any] = {
-    "flat": [mx.oneof(list(range(4))) for _ in range(6)],
-    "conditional": {
-        "op": mx.oneof(["skip", {"k": mx.oneof([3, 5, 7])}, {"w": mx.intv(1, 8)}]),
-        "b": mx.oneof([0, 1]),
-    },
-    "floats": {
-        "lr": mx.floatv(1e-4, 1e-1, scale="log"),
-        "m": mx.floatv(0.0, 1.0),
-        "n": mx.intv(2, 6),
-    },
-    "manyof": {"ops": mx.manyof(2, ["a", "b", "c", "d"], sorted=True), "x": mx.oneof([1, 2])},
+    "nsga2": Case(lambda seed: A.NSGA2(objectives=("f", "g"), population_size=16, seed=seed)),
+    "reinforce": Case(lambda seed: A.Reinforce(seed=seed), learns=True),
+    "ppo": Case(lambda seed: A.PPO(seed=seed), learns=True),
 }
 
 
-def _reward(algo: Algorithm, dna: mx.DNA) -> Any:
-    value = float(sum(v for v in dna.values if isinstance(v, int))) + 0.1 * len(dna)
-    return (value, -value / 2) if algo.objectives else value
+def spec_of(space: str) -> mx.DNASpec:
+    return mx.dna_spec(mxt.example_spaces()[space])
 
 
-def _run(algo: Algorithm, space: Any, n: int) -> list[mx.DNA]:
-    spec = mx.dna_spec(space)
-    algo.setup(spec)
-    out = []
-    for _ in range(n):
-        dna = algo.propose()
-        spec.validate(dna)
-        algo.feedback(dna, _reward(algo, dna))
-        out.append(dna)
-    return out
+NAME_SPACE = [(n, s) for n, c in CASES.items() for s in c.spaces]
 
 
-@pytest.mark.parametrize("space", SPACES, ids=list(SPACES))
-@pytest.mark.parametrize("name", FACTORIES, ids=list(FACTORIES))
-def test_valid_and_deterministic(name: str, space: str) -> None:
-    a = _run(FACTORIES[name](7), SPACES[space], 40)
-    b = _run(FACTORIES[name](7), SPACES[space], 40)
-    assert a == b
-    assert len(set(a)) > 1
-    assert _run(FACTORIES[name](8), SPACES[space], 40) != a
+def with_marks(names: list[str], xfails: dict[str, str]) -> list[Any]:
+    return [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=xfails[n]))
+        if n in xfails
+        else n
+        for n in names
+    ]
 
 
-@pytest.mark.parametrize("name", FACTORIES, ids=list(FACTORIES))
-def test_recover_gives_the_same_next_proposal(name: str) -> None:
-    space = SPACES["conditional"]
-    spec = mx.dna_spec(space)
-    algo = FACTORIES[name](3)
-    history = [(dna, _reward(algo, dna)) for dna in _run(algo, space, 30)]
-    expected = algo.propose()
-    fresh = FACTORIES[name](3)
-    fresh.setup(spec)
-    fresh.recover(history)
-    assert fresh.propose() == expected
+@pytest.mark.parametrize(("name", "space"), NAME_SPACE, ids=[f"{n}-{s}" for n, s in NAME_SPACE])
+def test_valid_dna(name: str, space: str) -> None:
+    mxt.check_valid_dna(CASES[name].make, spec_of(space))
 
 
-@pytest.mark.parametrize("name", [n for n in FACTORIES if n not in ("random", "nsga2")])
+@pytest.mark.parametrize(("name", "space"), NAME_SPACE, ids=[f"{n}-{s}" for n, s in NAME_SPACE])
+def test_deterministic(name: str, space: str) -> None:
+    case = CASES[name]
+    mxt.check_deterministic(case.make, spec_of(space), seed_matters=case.seed_matters)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_recover_gives_the_same_next_proposals(name: str) -> None:
+    mxt.check_recover(CASES[name].make, spec_of(CASES[name].main))
+
+
+OUTSTANDING_XFAILS = {
+    "evolution": "RegularizedEvolution.recover replays propose/feedback pairs: "
+    "with outstanding proposals the tournament saw fewer members",
+    "evolution+crossover": "RegularizedEvolution.recover replays propose/feedback pairs: "
+    "with outstanding proposals the tournament saw fewer members",
+    "nsga2": "NSGA2.recover replays propose/feedback pairs",
+    "ppo": "PPO.recover replays propose/feedback pairs: outstanding proposals were "
+    "sampled from an older policy",
+}
+
+
+@pytest.mark.parametrize("name", with_marks(list(CASES), OUTSTANDING_XFAILS))
+def test_recover_with_outstanding_proposals(name: str) -> None:
+    mxt.check_recover_with_outstanding(CASES[name].make, spec_of(CASES[name].main))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_config_round_trip(name: str) -> None:
+    mxt.check_config_round_trip(CASES[name].make, spec_of(CASES[name].main))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c.learns])
 def test_beats_random_search_on_onemax(name: str) -> None:
-    """Reward: how many of 10 decisions (4 candidates each) hit a hidden target."""
-    target = np.array([3, 1, 0, 2, 2, 1, 3, 0, 1, 2])
-    space = [mx.oneof(list(range(4))) for _ in range(10)]
-    spec = mx.dna_spec(space)
+    mxt.check_improves(CASES[name].make)
 
-    def best_found(algo: Algorithm, budget: int = 300) -> float:
-        algo.setup(spec)
-        best = 0.0
-        for _ in range(budget):
-            dna = algo.propose()
-            r = float((np.array(dna.values) == target).sum())
-            algo.feedback(dna, r)
-            best = max(best, r)
-        return best
 
-    seeds = range(4)
-    ours = np.mean([best_found(FACTORIES[name](s)) for s in seeds])
-    rand = np.mean([best_found(mx.algorithms.Random(seed=s)) for s in seeds])
-    assert ours >= rand + 1.0, (ours, rand)
+def test_check_algorithm_runs_every_check() -> None:
+    mxt.check_algorithm(lambda seed: A.Random(seed=seed))
+    mxt.check_algorithm(lambda seed: A.Grid(seed=seed), spec=spec_of("flat"), seed_matters=False)
+
+
+# ---------------------------------------------------------------------------
+# Permanence: the first proposals of each built-in for seed 0 on one space. A
+# change here changes what resumed studies propose: pin the new values on
+# purpose only (the failure message prints them).
+
+PIN_SPACE = {
+    "op": mx.oneof(["skip", {"k": mx.oneof([3, 5, 7])}, {"w": mx.intv(1, 8)}]),
+    "b": mx.oneof([0, 1]),
+    "lr": mx.floatv(1e-3, 1e-1, scale="log"),
+}
+PIN_CASES: dict[str, Callable[[int], Algorithm]] = {
+    "random": lambda seed: A.Random(seed=seed),
+    "evolution": lambda seed: A.RegularizedEvolution(
+        population_size=6, tournament_size=3, seed=seed
+    ),
+    "evolution+crossover": lambda seed: A.RegularizedEvolution(
+        population_size=6, tournament_size=3, recombination_prob=0.5, seed=seed
+    ),
+    "nsga2": lambda seed: A.NSGA2(objectives=("f", "g"), population_size=6, seed=seed),
+    "reinforce": lambda seed: A.Reinforce(seed=seed),
+    "ppo": lambda seed: A.PPO(batch_size=4, seed=seed),
+}
+_RANDOM6 = [
+    (1, 0, 0, 0.04231949523091316),
+    (2, 6, 1, 0.07415575534105301),
+    (2, 7, 0, 0.02879459038376808),
+    (0, 0, 0.007004456594586372),
+    (0, 1, 0.0170125812292099),
+    (1, 2, 1, 0.019994867965579033),
+]  # the first 6: random draws while a population of 6 fills
+PINNED: dict[str, list[tuple[Any, ...]]] = {
+    "random": _RANDOM6
+    + [
+        (2, 2, 1, 0.01123850792646408),
+        (0, 1, 0.005195057950913906),
+        (1, 0, 0, 0.006070689298212528),
+        (2, 5, 0, 0.046268805861473083),
+    ],
+    "evolution": _RANDOM6
+    + [
+        (1, 1, 1, 0.019994867965579033),
+        (2, 6, 1, 0.004173339810222387),
+        (1, 2, 0, 0.019994867965579033),
+        (1, 2, 1, 0.019994867965579033),
+    ],
+    "evolution+crossover": _RANDOM6
+    + [
+        (1, 2, 1, 0.02879459038376808),
+        (2, 2, 0, 0.07415575534105301),
+        (1, 2, 1, 0.001997831743210554),
+        (2, 2, 1, 0.07415575534105301),
+    ],
+    "nsga2": _RANDOM6
+    + [
+        (1, 2, 0, 0.019994867965579033),
+        (1, 2, 0, 0.019994867965579033),
+        (1, 2, 1, 0.07415575534105301),
+        (2, 1, 1, 0.007004456594586372),
+    ],
+    "reinforce": [
+        (2, 4, 0, 0.014673968777060509),
+        (0, 1, 0.020313432440161705),
+        (2, 1, 0, 0.005656569264829159),
+        (0, 0, 0.0034061626065522432),
+        (2, 2, 1, 0.0032084137201309204),
+        (0, 0, 0.04680289328098297),
+        (2, 8, 0, 0.0010040468769147992),
+        (0, 0, 0.0032563945278525352),
+        (1, 2, 1, 0.0031384292524307966),
+        (1, 1, 1, 0.006772119086235762),
+    ],
+    "ppo": [
+        (2, 4, 0, 0.014673968777060509),
+        (0, 1, 0.020313432440161705),
+        (2, 1, 0, 0.006812175735831261),
+        (0, 0, 0.004831403493881226),
+        (2, 2, 1, 0.008177605457603931),
+        (0, 0, 0.0946481004357338),
+        (2, 8, 0, 0.0033871398773044348),
+        (0, 0, 0.011287209577858448),
+        (1, 2, 1, 0.007390358950942755),
+        (1, 1, 1, 0.017247449606657028),
+    ],
+}
+PINNED_GRID = [(0, 0), (0, 1), (1, 0, 0), (1, 0, 1), (1, 1, 0), (1, 1, 1), (1, 2, 0), (1, 2, 1)]
+
+
+@pytest.mark.parametrize("name", PIN_CASES)
+def test_pinned_proposals(name: str) -> None:
+    mxt.check_pinned_proposals(PIN_CASES[name], mx.dna_spec(PIN_SPACE), PINNED[name])
+
+
+def test_pinned_grid_order() -> None:
+    spec = mx.dna_spec({"op": PIN_SPACE["op"], "b": PIN_SPACE["b"]})
+    mxt.check_pinned_proposals(lambda seed: A.Grid(seed=seed), spec, PINNED_GRID)
+
+
+# ---------------------------------------------------------------------------
+# Early-stopping policies.
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        A.MedianStopping(),
+        A.MedianStopping(min_steps=3, min_trials=5),
+        A.SuccessiveHalving(),
+        A.SuccessiveHalving(min_step=2, reduction_factor=2, min_trials=3),
+    ],
+    ids=repr,
+)
+def test_stopping_policy_contract(policy: Any) -> None:
+    mxt.check_stopping_policy(policy)
+
+
+# ---------------------------------------------------------------------------
+# Each check names what broke, on an algorithm that breaks it.
+
+
+class GlobalRandom(Algorithm):
+    """Draws from a generator it never resets: not deterministic."""
+
+    shared = np.random.default_rng(0)
+
+    def propose(self) -> mx.DNA:
+        return self.spec.random_dna(self.shared)
+
+
+class Invalid(Algorithm):
+    def propose(self) -> mx.DNA:
+        return mx.DNA([99] * len(self.spec))
+
+
+class Stuck(Algorithm):
+    def propose(self) -> mx.DNA:
+        return self.spec.random_dna(0)
+
+
+class Forgetful(Algorithm):
+    """Proposes by how much feedback it had; its recover forgets that."""
+
+    def reset(self) -> None:
+        self.seen = 0
+
+    def propose(self) -> mx.DNA:
+        return self.spec.random_dna(self.seen)
+
+    def feedback(self, dna: mx.DNA, reward: Any) -> None:
+        self.seen += 1
+
+    def recover(self, history: Any) -> None:
+        self.setup(self.spec)
+
+
+class Unconfigured(Algorithm):
+    def __init__(self, *, width: int = 1, seed: int = 0) -> None:
+        super().__init__(seed=seed)
+        self.width = width
+
+    def propose(self) -> mx.DNA:
+        dna = self.spec.random_dna(self.rng)
+        return dna if self.width == 1 else self.spec.random_dna(self.rng)
+
+
+def test_check_messages_teach() -> None:
+    flat = spec_of("flat")
+    with pytest.raises(AssertionError, match=r"two runs of GlobalRandom with seed=7 differ"):
+        mxt.check_deterministic(lambda seed: GlobalRandom(seed=seed), flat)
+    with pytest.raises(AssertionError, match=r"the same 40 DNA with seed=7 and seed=8"):
+        mxt.check_deterministic(lambda seed: Stuck(seed=seed), flat)
+    with pytest.raises(AssertionError, match=r"Invalid proposed invalid DNA at proposal #0"):
+        mxt.check_valid_dna(lambda seed: Invalid(seed=seed), flat)
+    with pytest.raises(AssertionError, match=r"Stuck proposed only DNA\(.*\) in 40 proposals"):
+        mxt.check_valid_dna(lambda seed: Stuck(seed=seed), flat)
+    with pytest.raises(AssertionError, match=r"Forgetful.recover\(history of 30 trials\) does not"):
+        mxt.check_recover(lambda seed: Forgetful(seed=seed), flat)
+    with pytest.raises(AssertionError, match=r"config\(\) is missing an argument"):
+        mxt.check_config_round_trip(lambda seed: Unconfigured(width=2, seed=seed), flat)
+    with pytest.raises(AssertionError, match=r"cannot be rebuilt from its config"):
+        mxt.check_config_round_trip(
+            lambda seed: A.Grid(seed=seed), flat, rebuild=lambda c: A.Grid(**c, x=1)
+        )
+    with pytest.raises(AssertionError, match=r"random search finds .* must beat it by 1.0"):
+        mxt.check_improves(lambda seed: Stuck(seed=seed), budget=20, seeds=[0])
+    with pytest.raises(
+        AssertionError, match=r"changed its proposals: #0 is \(0, 0, 0, 0, 0, 0\), pinned"
+    ):
+        mxt.check_pinned_proposals(lambda seed: A.Grid(seed=seed), flat, [(1, 0, 0, 0, 0, 0)])
+    with pytest.raises(TypeError, match=r"make_algorithm\(seed\) must return"):
+        mxt.check_recover(lambda seed: object(), flat)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError, match=r"unknown checks in skip: \['recovr'\]"):
+        mxt.check_algorithm(lambda seed: A.Random(seed=seed), skip=["recovr"])
+    with pytest.raises(ValueError, match=r"pass spec= with pinned="):
+        mxt.check_algorithm(lambda seed: A.Random(seed=seed), pinned=[(0,)])
+
+
+class NeverStops:
+    def should_stop(self, steps: Any, others: Any) -> bool:
+        return False
+
+
+def test_stopping_policy_messages_teach() -> None:
+    with pytest.raises(AssertionError, match=r"NeverStops never stops a trial that trails all 8"):
+        mxt.check_stopping_policy(NeverStops())
