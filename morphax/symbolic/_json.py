@@ -1,195 +1,184 @@
 """JSON for programs, spaces and DNA: registered names only, never pickle.
 
-Classes and functions are stored by registered name. Flax linen layers and
-activations, `jax.nn` functions and initializers, and optax's public
-functions are registered by default; `mx.symbolic` registers its target; users
-register their own with :func:`register`. `from_json` looks names up in the
-registry and never imports or calls anything else.
+Classes and functions are stored by registered name (see `_registry` for
+what is registered: Flax linen, `jax.nn`, `jax.numpy` and optax callables
+except input/output, `mx.symbolic` targets, and what users register with
+:func:`register`). `from_json` treats its input as data: it looks names up
+in the registry and never imports (but morphax's own modules, from a fixed
+table) or calls anything, except that it constructs registered data classes
+(dataclasses, Flax modules, named tuples) from their fields. Functions come
+back as references, recorded calls as `Call` nodes that are not built.
+
+Decoding bounds the nesting depth (:data:`MAX_DEPTH`) and formats the JSON
+path of a value only when it reports an error.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import reprlib
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any
 
 import numpy as np
 
 from ._dna import DNA
 from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf
+from ._registry import data_class, lookup, register, registered_name
 from ._tree import CALL, DATACLASS, LEAF, Call, _dataclass_keys, kind_of, symbolic
 
-T = TypeVar("T")
-_BY_NAME: dict[str, Any] = {}
-_NAME_OF: dict[int, str] = {}
-_AUTO: set[int] = set()  # objects named by `module.qualname`, not by the user
-_DEFAULTS_LOADED = False
-_DEFAULT_MODULES = (
-    "flax.linen",
-    "flax.linen.initializers",
-    "jax.nn",
-    "jax.nn.initializers",
-    "jax.numpy",
-    "optax",
-    "optax.schedules",
-)
+#: How deeply morphax JSON may nest (dicts and lists); deeper input is refused.
+MAX_DEPTH = 200
+
+# ---------------------------------------------------------------------------
+# The uses of the node model (`_tree`, `_hyper`), kept in these helpers.
 
 
-def _auto_name(obj: Any) -> str:
-    module = getattr(obj, "__module__", None)
-    qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
-    if not module or not qualname:
-        raise TypeError(f"cannot derive a registry name for {obj!r}; pass name='...'")
-    return f"{module}.{qualname}"
+def _node_kind(obj: Any) -> str:
+    """ "leaf", "hyper", "call", "list", "tuple", "dict" or "object"."""
+    k = kind_of(obj)
+    if k == LEAF:
+        return "leaf"
+    if isinstance(obj, HyperValue):
+        return "hyper"
+    if k == CALL:
+        return "call"
+    if isinstance(obj, list):
+        return "list"
+    if isinstance(obj, tuple):
+        return "tuple"
+    if isinstance(obj, dict):
+        return "dict"
+    assert k == DATACLASS
+    return "object"
 
 
-@overload
-def register(obj: T, *, name: str | None = None, _default: bool = False) -> T: ...
-@overload
-def register(
-    obj: None = None, *, name: str | None = None, _default: bool = False
-) -> Callable[[T], T]: ...
-def register(obj: Any = None, *, name: str | None = None, _default: bool = False) -> Any:
-    """Registers a class or function for JSON, under `name` or `module.qualname`.
-
-    Use it as a call (`mx.register(MyBlock)`) or as a decorator, with or
-    without a name. A later registration of the same name replaces the
-    earlier one.
-
-    Examples:
-        >>> import morphax as mx
-        >>> @mx.register(name="my_project.swish")
-        ... def swish(x):
-        ...     return x
-        >>> mx.to_json({"act": swish})
-        '{"act": {"$type": "ref", "name": "my_project.swish"}}'
-    """
-    if obj is None:
-        return lambda o: register(o, name=name, _default=_default)
-    if not callable(obj):
-        raise TypeError(f"mx.register takes a class or function, but got {obj!r}")
-    if name is not None and (not isinstance(name, str) or not name):
-        raise TypeError(f"a registry name must be a non-empty str, but got {name!r}")
-    key = name or _auto_name(obj)
-    replaced = _BY_NAME.get(key)
-    if replaced is not None and replaced is not obj and _NAME_OF.get(id(replaced)) == key:
-        # The old object may be collected and its id reused: forget its name.
-        del _NAME_OF[id(replaced)]
-        _AUTO.discard(id(replaced))
-    _BY_NAME[key] = obj
-    if not _default:
-        _NAME_OF[id(obj)] = key
-        _AUTO.discard(id(obj))
-    elif id(obj) not in _NAME_OF:
-        _NAME_OF[id(obj)] = key
-        _AUTO.add(id(obj))
-    return obj
+def _call_parts(call: Any) -> tuple[Any, dict[str, Any]]:
+    return call.target, call.args
 
 
-def _load_defaults() -> None:
-    global _DEFAULTS_LOADED
-    if _DEFAULTS_LOADED:
-        return
-    _DEFAULTS_LOADED = True
-    import importlib
-
-    for modname in _DEFAULT_MODULES:
-        try:
-            module = importlib.import_module(modname)
-        except ImportError:  # pragma: no cover - all are dependencies
-            continue
-        for attr, value in vars(module).items():
-            if attr.startswith("_") or not callable(value) or isinstance(value, type(json)):
-                continue
-            key = f"{modname}.{attr}"
-            _BY_NAME.setdefault(key, value)
-            # Library names win over automatic `module.qualname` names, so the
-            # name of an object does not depend on what was registered first.
-            if id(value) not in _NAME_OF or id(value) in _AUTO:
-                _NAME_OF[id(value)] = key
-                _AUTO.discard(id(value))
+def _object_fields(obj: Any) -> dict[str, Any]:
+    return {key: getattr(obj, key) for key in _dataclass_keys(obj)}
 
 
-def registered_name(obj: Any) -> str | None:
-    """The registry name of `obj`, or None."""
-    if not _DEFAULTS_LOADED and (id(obj) not in _NAME_OF or id(obj) in _AUTO):
-        module = getattr(obj, "__module__", None) or ""
-        if id(obj) not in _NAME_OF or module.split(".")[0] in ("flax", "jax", "jaxlib", "optax"):
-            _load_defaults()  # library names win; user classes need no JAX import
-    name = _NAME_OF.get(id(obj))
-    # An id is only a name while the registry still holds that very object.
-    return name if name is not None and _BY_NAME.get(name) is obj else None
-
-
-def lookup(name: str) -> Any:
-    """The registered object of `name`; ValueError naming close matches otherwise."""
-    if name not in _BY_NAME:
-        _load_defaults()
+def _make_call(target: Any, args: dict[str, Any], fn: str, path: _Path) -> Call:
+    """A `Call` node of `target` (never called here)."""
     try:
-        return _BY_NAME[name]
-    except KeyError:
-        tail = name.rsplit(".", 1)[-1]
-        close = sorted(n for n in _BY_NAME if n.rsplit(".", 1)[-1] == tail)[:5]
-        hint = f"; registered names ending in {tail!r}: {close}" if close else ""
+        factory = symbolic(target)
+    except TypeError as e:
+        raise ValueError(f"malformed morphax JSON at {_format(path)}: {e}") from None
+    unknown = [key for key in args if key not in factory._params]
+    _need(not unknown, path, f"{fn} has no arguments {unknown}", sorted(args))
+    return Call(factory, args)
+
+
+def _make_hyper(t: str, v: dict[str, Any], name: Any, site: str) -> HyperValue:
+    if t == "oneof":
+        return OneOf(v["candidates"], name, site)
+    if t == "manyof":
+        return ManyOf(v["k"], v["candidates"], v["distinct"], v["sorted"], name, site)
+    if t == "floatv":
+        return FloatV(v["low"], v["high"], v["scale"], name, site)
+    return IntV(v["low"], v["high"], name, site)
+
+
+# ---------------------------------------------------------------------------
+# Paths: a linked tuple `(parent, key)` per level, formatted only for errors.
+
+_Path = tuple[Any, Any] | None  # None is the root, `$`
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 80
+_repr.maxlist = _repr.maxdict = _repr.maxtuple = 6
+_repr.maxlevel = 3
+
+
+def _short(value: Any) -> str:
+    """A bounded repr of a (JSON) value for error messages."""
+    return _repr.repr(value)
+
+
+def _segment(key: Any) -> str:
+    if isinstance(key, int):
+        return f"[{key}]"
+    if isinstance(key, str):
+        return "." + (key if len(key) <= 40 else key[:30] + "...")
+    kind, k = key
+    return "<key>" if kind == "key" else f"[{_short(k)}]"
+
+
+def _format(path: _Path, limit: int = 300) -> str:
+    """The `$.a[0].b` text of a path, shortened to about `limit` characters."""
+    parts = []
+    while path is not None:
+        path, key = path
+        parts.append(_segment(key))
+    text = "$" + "".join(reversed(parts))
+    return text if len(text) <= limit else f"{text[: limit - 100]}...{text[-90:]}"
+
+
+def _need(cond: bool, path: _Path, what: str, value: Any) -> None:
+    if not cond:
         raise ValueError(
-            f"unknown name {name!r}: it is not registered, and from_json imports nothing; "
-            f"register it with mx.register(obj, name={name!r}) before loading{hint}"
-        ) from None
+            f"malformed morphax JSON at {_format(path)}: {what}, but got {_short(value)}"
+        )
 
 
 # ---------------------------------------------------------------------------
 # Encoding.
 
 
-def to_json_value(obj: Any, path: str = "$") -> Any:
+def to_json_value(obj: Any) -> Any:
     """The JSON-ready value (dicts, lists, str, numbers) of a program or DNA."""
-    k = kind_of(obj)
-    if k == LEAF:
+    return _enc(obj, None)
+
+
+def _enc(obj: Any, path: _Path) -> Any:
+    k = _node_kind(obj)
+    if k == "leaf":
         return _leaf(obj, path)
-    if isinstance(obj, HyperValue):
-        fields = {key: to_json_value(v, f"{path}.{key}") for key, v in obj._fields().items()}
+    if k == "hyper":
+        fields = {key: _enc(v, (path, key)) for key, v in obj._fields().items()}
         return {"$type": obj.kind, **fields}
-    if k == CALL:
+    if k == "call":
+        target, args = _call_parts(obj)
         return {
             "$type": "call",
-            "fn": _name_or_raise(obj.target, path),
-            "args": {key: to_json_value(v, f"{path}.{key}") for key, v in obj.args.items()},
+            "fn": _name_or_raise(target, path),
+            "args": {key: _enc(v, (path, key)) for key, v in args.items()},
         }
-    if isinstance(obj, list):
-        return [to_json_value(v, f"{path}[{i}]") for i, v in enumerate(obj)]
-    if isinstance(obj, tuple):
-        items = [to_json_value(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+    if k == "list":
+        return [_enc(v, (path, i)) for i, v in enumerate(obj)]
+    if k == "tuple":
+        items = [_enc(v, (path, i)) for i, v in enumerate(obj)]
         if type(obj) is tuple:
             return {"$type": "tuple", "items": items}
         return {"$type": "namedtuple", "cls": _name_or_raise(type(obj), path), "items": items}
-    if isinstance(obj, dict):
+    if k == "dict":
         if type(obj) is dict and all(
             isinstance(key, str) and not key.startswith("$") for key in obj
         ):
-            return {key: to_json_value(v, f"{path}.{key}") for key, v in obj.items()}
+            return {key: _enc(v, (path, key)) for key, v in obj.items()}
         if type(obj) is not dict:
             raise TypeError(
-                f"cannot serialize {type(obj).__name__} at {path}: only plain dicts are supported"
+                f"cannot serialize {type(obj).__name__} at {_format(path)}: only plain dicts "
+                "are supported"
             )
         return {
             "$type": "dict",
             "items": [
-                [to_json_value(key, f"{path}<key>"), to_json_value(v, f"{path}[{key!r}]")]
+                [_enc(key, (path, ("key", None))), _enc(v, (path, ("item", key)))]
                 for key, v in obj.items()
             ],
         }
-    assert k == DATACLASS
     return {
         "$type": "object",
         "cls": _name_or_raise(type(obj), path),
-        "fields": {
-            key: to_json_value(getattr(obj, key), f"{path}.{key}") for key in _dataclass_keys(obj)
-        },
+        "fields": {key: _enc(v, (path, key)) for key, v in _object_fields(obj).items()},
     }
 
 
-def _leaf(obj: Any, path: str) -> Any:
+def _leaf(obj: Any, path: _Path) -> Any:
     if obj is None or isinstance(obj, bool | int | str):
         return obj
     if isinstance(obj, float):
@@ -208,21 +197,21 @@ def _leaf(obj: Any, path: str) -> Any:
     from ._space import Space
 
     if isinstance(obj, Space):
-        return {"$type": "space", "program": to_json_value(obj.program, path)}
+        return {"$type": "space", "program": _enc(obj.program, path)}
     if callable(obj):
         return {"$type": "ref", "name": _name_or_raise(obj, path)}
     raise TypeError(
-        f"cannot serialize {obj!r} ({type(obj).__name__}) at {path}: morphax JSON holds "
-        "numbers, strings, lists, dicts, programs and registered classes and functions; "
+        f"cannot serialize {obj!r} ({type(obj).__name__}) at {_format(path)}: morphax JSON "
+        "holds numbers, strings, lists, dicts, programs and registered classes and functions; "
         "register its type with mx.register"
     )
 
 
-def _name_or_raise(obj: Any, path: str) -> str:
+def _name_or_raise(obj: Any, path: _Path) -> str:
     name = registered_name(obj)
     if name is None:
         raise TypeError(
-            f"cannot serialize {obj!r} at {path}: it is not registered; call "
+            f"cannot serialize {obj!r} at {_format(path)}: it is not registered; call "
             f"mx.register({getattr(obj, '__name__', 'obj')}) (or decorate it with @mx.register "
             "or @mx.symbolic) so that JSON can name it"
         )
@@ -232,6 +221,10 @@ def _name_or_raise(obj: Any, path: str) -> str:
 def to_json(obj: Any, **dumps_kwargs: Any) -> str:
     """Serializes a program, a space or a DNA to a JSON string.
 
+    Raises:
+        TypeError: for a value JSON cannot name (an unregistered class or
+            function), naming its path.
+
     Examples:
         >>> import morphax as mx
         >>> import flax.linen as nn
@@ -239,103 +232,141 @@ def to_json(obj: Any, **dumps_kwargs: Any) -> str:
         >>> mx.from_json(mx.to_json(space)) == space
         True
     """
-    return json.dumps(to_json_value(obj), **dumps_kwargs)
+    try:
+        return json.dumps(to_json_value(obj), **dumps_kwargs)
+    except RecursionError:
+        raise ValueError(
+            "cannot serialize a program nested deeper than Python's recursion limit"
+        ) from None
 
 
 # ---------------------------------------------------------------------------
 # Decoding.
 
 
-def _need(cond: bool, path: str, what: str, value: Any) -> None:
-    if not cond:
-        raise ValueError(f"malformed morphax JSON at {path}: {what}, but got {value!r}")
-
-
-def from_json_value(value: Any, path: str = "$") -> Any:
+def from_json_value(value: Any) -> Any:
     """The program, space or DNA of a JSON-ready value (see :func:`from_json`)."""
+    return _dec(value, None, 0)
+
+
+def _dec(value: Any, path: _Path, depth: int) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if depth >= MAX_DEPTH:
+        raise ValueError(
+            f"morphax JSON nests deeper than {MAX_DEPTH} levels, at {_format(path)}; "
+            "programs are not nested this deeply: the input is not a morphax program"
+        )
     if isinstance(value, list):
-        return [from_json_value(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        out = []
+        for i, v in enumerate(value):
+            out.append(_dec(v, (path, i), depth + 1))
+        return out
     _need(isinstance(value, dict), path, "expected a JSON value", value)
     t = value.get("$type")
     if t is None:
-        return {key: from_json_value(v, f"{path}.{key}") for key, v in value.items()}
-    decoder = _DECODERS.get(t)
+        return _dec_fields(value, path, depth)
+    decoder = _DECODERS.get(t) if isinstance(t, str) else None
     _need(decoder is not None, path, f"'$type' must be one of {sorted(_DECODERS)}", t)
     try:
-        return decoder(value, path)  # type: ignore[misc]
+        return decoder(value, path, depth)  # type: ignore[misc]
     except KeyError as e:
         raise ValueError(
-            f"malformed morphax JSON at {path}: {t!r} needs the key {e}, but got {value!r}"
+            f"malformed morphax JSON at {_format(path)}: {t!r} needs the key {e}, but got "
+            f"{_short(value)}"
         ) from None
 
 
-def _field(value: dict[str, Any], key: str, typ: type | tuple[type, ...], path: str) -> Any:
+def _dec_fields(value: dict[str, Any], path: _Path, depth: int) -> dict[str, Any]:
+    out = {}
+    for key, v in value.items():
+        out[key] = _dec(v, (path, key), depth + 1)
+    return out
+
+
+def _field(value: dict[str, Any], key: str, typ: type | tuple[type, ...], path: _Path) -> Any:
     v = value[key]
-    _need(isinstance(v, typ), f"{path}.{key}", f"{key!r} must be {typ}", v)
+    ok = isinstance(v, typ) and not (isinstance(v, bool) and bool not in _types(typ))
+    _need(ok, (path, key), f"{key!r} must be {_type_text(typ)}", v)
     return v
 
 
-def _dec_hyper(value: dict[str, Any], path: str) -> Any:
+def _types(typ: type | tuple[type, ...]) -> tuple[type, ...]:
+    return typ if isinstance(typ, tuple) else (typ,)
+
+
+def _type_text(typ: type | tuple[type, ...]) -> str:
+    return " or ".join(t.__name__ for t in _types(typ))
+
+
+def _dec_hyper(value: dict[str, Any], path: _Path, depth: int) -> Any:
     t = value["$type"]
     name = value.get("name")
-    site = f"from_json:{path}"
-    if t == "oneof":
-        cands = from_json_value(_field(value, "candidates", list, path), f"{path}.candidates")
-        _need(len(cands) > 0, path, "oneof needs candidates", value)
-        return OneOf(cands, name, site)
-    if t == "manyof":
-        cands = from_json_value(_field(value, "candidates", list, path), f"{path}.candidates")
-        return ManyOf(
-            _field(value, "k", int, path),
-            cands,
-            bool(value["distinct"]),
-            bool(value["sorted"]),
-            name,
-            site,
-        )
-    if t == "floatv":
-        low, high = (
-            _field(value, "low", (int, float), path),
-            _field(value, "high", (int, float), path),
-        )
+    _need(name is None or isinstance(name, str), (path, "name"), "'name' must be a str", name)
+    site = f"from_json:{_format(path)}"
+    v: dict[str, Any] = {}
+    if t in ("oneof", "manyof"):
+        cands = _field(value, "candidates", list, path)
+        v["candidates"] = _dec(cands, (path, "candidates"), depth + 1)
+        _need(len(cands) > 0, path, f"{t} needs candidates", value)
+        if t == "manyof":
+            v["k"] = _field(value, "k", int, path)
+            v["distinct"] = _field(value, "distinct", bool, path)
+            v["sorted"] = _field(value, "sorted", bool, path)
+    elif t == "floatv":
+        low = float(_field(value, "low", (int, float), path))
+        high = float(_field(value, "high", (int, float), path))
         _need(low < high, path, "floatv needs low < high", value)
-        return FloatV(float(low), float(high), _field(value, "scale", str, path), name, site)
-    low, high = _field(value, "low", int, path), _field(value, "high", int, path)
-    _need(low <= high, path, "intv needs low <= high", value)
-    return IntV(low, high, name, site)
-
-
-def _dec_call(value: dict[str, Any], path: str) -> Call:
-    factory = symbolic(lookup(_field(value, "fn", str, path)))
-    args = _field(value, "args", dict, path)
-    decoded = {key: from_json_value(v, f"{path}.{key}") for key, v in args.items()}
-    unknown = [key for key in decoded if key not in factory._params]
-    _need(not unknown, path, f"{value['fn']} has no arguments {unknown}", sorted(args))
-    return Call(factory, decoded)
-
-
-def _dec_object(value: dict[str, Any], path: str) -> Any:
-    cls = lookup(_field(value, "cls", str, path))
-    fields = _field(value, "fields", dict, path)
+        v.update(low=low, high=high, scale=_field(value, "scale", str, path))
+    else:
+        v["low"], v["high"] = _field(value, "low", int, path), _field(value, "high", int, path)
+        _need(v["low"] <= v["high"], path, "intv needs low <= high", value)
     try:
-        return cls(**{key: from_json_value(v, f"{path}.{key}") for key, v in fields.items()})
-    except TypeError as e:
+        return _make_hyper(t, v, name, site)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"malformed morphax JSON at {_format(path)}: {e}") from None
+
+
+def _dec_call(value: dict[str, Any], path: _Path, depth: int) -> Call:
+    fn = _field(value, "fn", str, path)
+    target = lookup(fn)  # registered names only; the target is never called
+    args = _field(value, "args", dict, path)
+    return _make_call(target, _dec_fields(args, path, depth + 1), fn, path)
+
+
+def _dec_object(value: dict[str, Any], path: _Path, depth: int) -> Any:
+    name = _field(value, "cls", str, path)
+    cls = data_class(name, "object", _format(path))
+    fields = _dec_fields(_field(value, "fields", dict, path), path, depth + 1)
+    return _construct(cls, name, path, (), fields)
+
+
+def _dec_namedtuple(value: dict[str, Any], path: _Path, depth: int) -> Any:
+    name = _field(value, "cls", str, path)
+    cls = data_class(name, "namedtuple", _format(path))
+    items = _dec(_field(value, "items", list, path), path, depth + 1)
+    return _construct(cls, name, path, items, {})
+
+
+def _construct(cls: type, name: str, path: _Path, args: Any, kwargs: dict[str, Any]) -> Any:
+    try:
+        return cls(*args, **kwargs)
+    except Exception as e:  # a data class's own check: report it with the path
         raise ValueError(
-            f"malformed morphax JSON at {path}: cannot rebuild {value['cls']}: {e}"
+            f"malformed morphax JSON at {_format(path)}: cannot rebuild {name} from the stored "
+            f"fields: {type(e).__name__}: {e}"
         ) from None
 
 
-def _dec_dna(value: dict[str, Any], path: str) -> DNA:
+def _dec_dna(value: dict[str, Any], path: _Path, depth: int) -> DNA:
     vals = _field(value, "values", list, path)
     try:
         return DNA(vals)
-    except TypeError as e:
-        raise ValueError(f"malformed morphax JSON at {path}: {e}") from None
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValueError(f"malformed morphax JSON at {_format(path)}: {e}") from None
 
 
-def _dec_float(value: dict[str, Any], path: str) -> float:
+def _dec_float(value: dict[str, Any], path: _Path, depth: int) -> float:
     text = _field(value, "value", str, path)
     _need(
         text in ("nan", "inf", "-inf"), path, "a non-finite float is 'nan', 'inf' or '-inf'", text
@@ -343,21 +374,45 @@ def _dec_float(value: dict[str, Any], path: str) -> float:
     return float(text)
 
 
-def _dec_ndarray(value: dict[str, Any], path: str) -> np.ndarray:
-    dtype = np.dtype(_field(value, "dtype", str, path))
+def _dec_ndarray(value: dict[str, Any], path: _Path, depth: int) -> np.ndarray:
+    try:
+        dtype = np.dtype(_field(value, "dtype", str, path))
+    except TypeError:
+        _need(False, path, "ndarray dtype must be a numeric dtype string", value["dtype"])
     _need(dtype.kind in "biufc", path, "ndarray dtype must be numeric", dtype.str)
-    return np.asarray(_field(value, "data", list, path), dtype=dtype).reshape(
-        _field(value, "shape", list, path)
-    )
+    data = _field(value, "data", list, path)
+    shape = _field(value, "shape", list, path)
+    _need(all(type(n) is int and n >= 0 for n in shape), path, "bad ndarray shape", shape)
+    try:
+        return np.asarray(data, dtype=dtype).reshape(shape)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ValueError(f"malformed morphax JSON at {_format(path)}: bad ndarray: {e}") from None
 
 
-def _dec_space(value: dict[str, Any], path: str) -> Any:
+def _dec_space(value: dict[str, Any], path: _Path, depth: int) -> Any:
     from ._space import Space
 
-    return Space(from_json_value(value["program"], f"{path}.program"))
+    return Space(_dec(value["program"], (path, "program"), depth + 1))
 
 
-_DECODERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
+def _dec_tuple(value: dict[str, Any], path: _Path, depth: int) -> tuple[Any, ...]:
+    return tuple(_dec(_field(value, "items", list, path), path, depth + 1))
+
+
+def _dec_dict(value: dict[str, Any], path: _Path, depth: int) -> dict[Any, Any]:
+    out = {}
+    for i, pair in enumerate(_field(value, "items", list, path)):
+        _need(isinstance(pair, list) and len(pair) == 2, (path, i), "expected [key, value]", pair)
+        key = _dec(pair[0], (path, ("key", None)), depth + 1)
+        try:
+            hash(key)
+        except TypeError:
+            _need(False, (path, ("key", None)), "a dict key must be hashable", pair[0])
+        out[key] = _dec(pair[1], (path, ("item", key)), depth + 1)
+    return out
+
+
+_DECODERS: dict[str, Callable[[dict[str, Any], _Path, int], Any]] = {
     "oneof": _dec_hyper,
     "manyof": _dec_hyper,
     "floatv": _dec_hyper,
@@ -368,24 +423,25 @@ _DECODERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "float": _dec_float,
     "ndarray": _dec_ndarray,
     "space": _dec_space,
-    "ref": lambda v, p: lookup(_field(v, "name", str, p)),
-    "tuple": lambda v, p: tuple(from_json_value(_field(v, "items", list, p), p)),
-    "namedtuple": lambda v, p: lookup(_field(v, "cls", str, p))(
-        *from_json_value(_field(v, "items", list, p), p)
-    ),
-    "dict": lambda v, p: {
-        from_json_value(k, p): from_json_value(x, f"{p}[{k!r}]")
-        for k, x in _field(v, "items", list, p)
-    },
+    "ref": lambda v, p, d: lookup(_field(v, "name", str, p)),
+    "tuple": _dec_tuple,
+    "namedtuple": _dec_namedtuple,
+    "dict": _dec_dict,
 }
 
 
 def from_json(text: str | bytes) -> Any:
     """Loads a program, space or DNA written by :func:`to_json`.
 
+    The text is data: names resolve only to registered classes and functions,
+    functions come back as references and recorded calls as `Call` nodes,
+    never called; only data classes (dataclasses, Flax modules, named tuples,
+    classes made symbolic or registered) are constructed.
+
     Raises:
-        ValueError: for malformed JSON or an unregistered name (nothing is
-            imported or called but registered classes and functions).
+        ValueError: for malformed JSON, nesting deeper than :data:`MAX_DEPTH`,
+            an unregistered name, or a record that would construct anything
+            but a data class; the message names the JSON path.
 
     Examples:
         >>> import morphax as mx
@@ -400,4 +456,17 @@ def from_json(text: str | bytes) -> Any:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(f"malformed JSON: {e}") from None
-    return from_json_value(value)
+    except RecursionError:
+        raise ValueError(
+            f"malformed morphax JSON: it nests too deeply to parse (morphax JSON nests at most "
+            f"{MAX_DEPTH} levels)"
+        ) from None
+    try:
+        return _dec(value, None, 0)
+    except RecursionError:
+        raise ValueError(
+            "malformed morphax JSON: it nests too deeply to decode in this call stack"
+        ) from None
+
+
+__all__ = ["MAX_DEPTH", "from_json", "from_json_value", "register", "to_json", "to_json_value"]

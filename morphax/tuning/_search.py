@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,26 +15,27 @@ from ._store import Store, StoreError, StudyRow, TrialRow
 from ._trial import Objective, Trial
 
 
-def _program_json(program: Any) -> str | None:
+def _program_json(program: Any) -> str:
+    """The JSON of a program or space; when it cannot be serialized (an
+    unregistered class), `{"$unstored": reason}`, which loading reports."""
     try:
         return to_json(program)
-    except (TypeError, ValueError):
-        return None
+    except (TypeError, ValueError) as e:
+        # Without memory addresses, so that the same space gives the same text.
+        return json.dumps({"$unstored": re.sub(r" at 0x[0-9a-fA-F]+", "", str(e))})
 
 
 def record(row: TrialRow, objective: Objective, *, load_program: bool = False) -> Trial:
-    """A read-only Trial of a stored row (its program loaded when asked and
-    when its classes are registered in this process)."""
-    program: Any = None
-    if load_program and row.program_json is not None:
-        try:
-            program = from_json(row.program_json)
-        except ValueError:
-            program = None  # a class not registered in this process
+    """A read-only Trial of a stored row; with `load_program`, a StoredTrial
+    that decodes its program (and DNA) from the row on first access."""
+    if load_program:
+        from ._study import StoredTrial
+
+        return StoredTrial(row, objective)
     return Trial(
         row.number,
         from_json(row.dna_json),
-        program,
+        None,
         row.status,
         row.metrics,
         _reward_of(row, objective),

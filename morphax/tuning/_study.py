@@ -1,16 +1,127 @@
-"""Reading a study back: trials, the best ones, a dataframe and plots."""
+"""Reading a study back: trials, the best ones, a dataframe and plots.
+
+Stored programs are data: they are decoded only when `trial.program` (or
+`study.space`) is read, by `mx.from_json`, which runs no code.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import numpy as np
 
-from ..symbolic import from_json
-from ._search import record
-from ._store import Store, StoreError
+from ..symbolic import DNA, from_json
+from ._search import _reward_of, record
+from ._store import Store, StoreError, TrialRow
 from ._trial import Objective, Trial
+
+_PENDING: Any = object()  # not decoded yet
+
+
+def _unstored_reason(text: str) -> str | None:
+    """The reason of a `{"$unstored": reason}` record, else None."""
+    if not text.startswith('{"$unstored"'):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and len(value) == 1 and isinstance(value["$unstored"], str):
+        return value["$unstored"]
+    return None
+
+
+def _load(text: str | None, what: str) -> Any:
+    """A program or space of a study file; ValueError saying why it cannot be."""
+    if text is None:
+        return None  # not stored (a define-by-run space, or an older study file)
+    reason = _unstored_reason(text)
+    if reason is not None:
+        raise ValueError(
+            f"{what} was not stored: {reason}; register the class with mx.register before "
+            "searching, so that the study stores it"
+        )
+    try:
+        return from_json(text)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what} cannot be loaded from the study file: {e}") from None
+
+
+class StoredTrial(Trial):
+    """A trial read back from a study file (read-only).
+
+    Its program and DNA are decoded from the stored JSON when first read,
+    so one row that cannot be decoded breaks neither `load_study`, `best()`
+    nor `to_dataframe()`; reading `trial.program` of such a row raises a
+    ValueError naming the trial and why (a class not registered in this
+    process, a program that was not stored, a tampered row). `program` is
+    None only for rows that hold no program (define-by-run spaces and study
+    files of older morphax versions).
+    """
+
+    def __init__(self, row: TrialRow, objective: Objective) -> None:
+        self._program_json = row.program_json
+        self._dna_json = row.dna_json
+        super().__init__(
+            row.number,
+            _PENDING,
+            _PENDING,
+            row.status,
+            row.metrics,
+            _reward_of(row, objective),
+            list(row.steps),
+            row.reason,
+            row.created,
+            row.finished,
+        )
+
+    @property  # type: ignore[override]
+    def program(self) -> Any:
+        value = self.__dict__.get("_program", _PENDING)
+        if value is _PENDING:
+            value = _load(self._program_json, f"the program of trial #{self.id}")
+            self.__dict__["_program"] = value
+        return value
+
+    @program.setter
+    def program(self, value: Any) -> None:
+        if value is not _PENDING:
+            self.__dict__["_program"] = value
+
+    @property  # type: ignore[override]
+    def dna(self) -> DNA:
+        value = self.__dict__.get("_dna", _PENDING)
+        if value is _PENDING:
+            try:
+                value = from_json(self._dna_json)
+            except (TypeError, ValueError) as e:
+                raise ValueError(
+                    f"the DNA of trial #{self.id} cannot be loaded from the study file: {e}"
+                ) from None
+            if not isinstance(value, DNA):
+                raise ValueError(
+                    f"the DNA of trial #{self.id} cannot be loaded from the study file: it holds "
+                    f"a {type(value).__name__}, not a DNA"
+                )
+            self.__dict__["_dna"] = value
+        return value
+
+    @dna.setter
+    def dna(self, value: DNA) -> None:
+        if value is not _PENDING:
+            self.__dict__["_dna"] = value
+
+    def __repr__(self) -> str:
+        try:
+            program = repr(self.program)
+        except ValueError as e:
+            program = f"<not loadable: {e}>"
+        return (
+            f"StoredTrial(id={self.id}, status={self.status!r}, reward={self.reward!r}, "
+            f"metrics={self.metrics!r}, reason={self.reason!r}, program={program})"
+        )
 
 
 def _pareto(points: np.ndarray) -> list[int]:
@@ -44,14 +155,22 @@ class Study:
             None if row.objective["names"] is None else tuple(row.objective["names"]),
         )
         self._space_json = row.space_json
+        # Programs are decoded lazily, when `trial.program` is read.
         self.trials: list[Trial] = [
             record(r, self.objective, load_program=True) for r in store.trials(row.id)
         ]
 
     @property
     def space(self) -> Any:
-        """The study's space, when it could be stored as JSON."""
-        return None if self._space_json is None else from_json(self._space_json)
+        """The study's space, decoded from the study file.
+
+        None for a define-by-run space (not stored as JSON).
+
+        Raises:
+            ValueError: when the space was not stored (an unregistered class;
+                the message says which) or cannot be loaded in this process.
+        """
+        return _load(self._space_json, f"the space of study {self.name!r}")
 
     @property
     def completed(self) -> list[Trial]:
@@ -77,7 +196,10 @@ class Study:
         for t in self.trials:
             row: dict[str, Any] = {"trial": t.id, "status": t.status, "reason": t.reason}
             row.update(t.metrics or {})
-            row["dna"] = str(list(t.dna.values))
+            try:
+                row["dna"] = str(list(t.dna.values))
+            except ValueError as e:
+                row["dna"] = f"<not loadable: {e}>"
             row["duration_s"] = (
                 None if t.finished is None or t.created is None else t.finished - t.created
             )
@@ -167,4 +289,4 @@ def load_study(path: str | os.PathLike[str], name: str | None = None) -> Study:
         store.close()
 
 
-__all__ = ["Study", "StoreError", "load_study"]
+__all__ = ["StoredTrial", "Study", "StoreError", "load_study"]
