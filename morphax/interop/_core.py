@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..symbolic import Cand as _Cand  # candidate `j` of a choice as an id key
 from ..symbolic import DecisionPoint, register
-
-# TODO(issue 7): public API
-from ..symbolic._space import _Cand as _Cand  # candidate `j` of a choice as an id key
-from ..symbolic._space import _format_id as _format_id  # keys (with _Cand) -> decision id
+from ..symbolic import format_id as _format_id  # keys (with Cand) -> decision id
 
 #: A path key: a str (name, dict key) or an int (index); `symbolic._keypath.Key`.
 Key = Any

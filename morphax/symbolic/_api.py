@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from ._dna import DNA, DNAValue
-from ._dynamic import DynamicSpace
+from ._dynamic import DynamicSpace, no_decisions_error
 from ._space import Space
 from ._spec import DNASpec
+from ._tree import sym_eq
 
 AnySpace = Space | DynamicSpace
+
+# Compiled spaces of recent raw programs, by id: a hit must still equal the
+# program (the space keeps a snapshot), so edits and rebinds are always seen.
+_CACHE: OrderedDict[int, Space] = OrderedDict()
+_CACHE_SIZE = 32
 
 
 def space(program: Any) -> AnySpace:
     """Compiles a program with hyper-values into a :class:`Space`.
 
-    Compile once when you materialize many children: `mx.materialize` on a
-    raw program compiles it on every call.
+    The space keeps a snapshot of the program: later edits of `program` do
+    not change it. Compile once when you materialize many children; the
+    one-shot functions (`mx.materialize(program, dna)`, `mx.encode`) reuse
+    the compiled space of a program while it is unchanged.
 
     Raises:
         TypeError: if `program` holds no hyper-value.
@@ -28,16 +37,25 @@ def space(program: Any) -> AnySpace:
         return program
     compiled = Space(program)
     if not compiled.spec.columns:
-        raise TypeError(
-            f"expected a search space (a program with hyper-values such as mx.oneof, or "
-            f"mx.trace(fn)), but got {_short(program)}, which has no hyper-values"
-        )
+        raise no_decisions_error(program, traced=False)
     return compiled
 
 
-def _short(obj: Any) -> str:
-    text = repr(obj)
-    return (text if len(text) < 120 else text[:117] + "...") + f" ({type(obj).__name__})"
+def _cached(program: Any) -> AnySpace:
+    """`space(program)`, reused while `program` equals the compiled snapshot."""
+    if isinstance(program, Space | DynamicSpace):
+        return program
+    key = id(program)
+    hit = _CACHE.get(key)
+    if hit is not None and sym_eq(hit.program, program):
+        _CACHE.move_to_end(key)
+        return hit
+    compiled = space(program)
+    assert isinstance(compiled, Space)
+    _CACHE[key] = compiled
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return compiled
 
 
 def dna_spec(program: Any) -> DNASpec:
@@ -72,7 +90,7 @@ def materialize(program: Any, dna: DNA | Sequence[DNAValue]) -> Any:
         >>> mx.materialize(space, mx.DNA([2])).features
         64
     """
-    return space(program).materialize(dna)
+    return _cached(program).materialize(dna)
 
 
 def encode(program: Any, child: Any) -> DNA:
@@ -88,7 +106,7 @@ def encode(program: Any, child: Any) -> DNA:
         >>> mx.encode(space, {"w": 32, "lr": 0.25})
         DNA([1, 0.25])
     """
-    return space(program).encode(child)
+    return _cached(program).encode(child)
 
 
 def iter(program: Any, num: int | None = None) -> Iterator[Any]:  # noqa: A001

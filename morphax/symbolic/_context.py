@@ -13,6 +13,8 @@ import contextvars
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._ids import end_run, new_run
+
 if TYPE_CHECKING:
     from ._hyper import HyperValue
 
@@ -22,11 +24,25 @@ _RESOLVER: contextvars.ContextVar[Resolver | None] = contextvars.ContextVar(
 
 
 class Resolver(Protocol):
-    """Decides the value of each hyper-value met while user code runs."""
+    """Decides the value of each hyper-value met while user code runs.
+
+    A resolver may instead define `decide(hyper, pid)`, which also receives
+    the decision's id (see `morphax.symbolic._ids`): the deciders of morphax
+    (tracing, a child, a supernet) do.
+    """
 
     def resolve(self, hyper: HyperValue) -> Any:
         """Returns the value that stands for `hyper` (see `hyper.name`, `hyper.site`)."""
         ...
+
+
+def decide(hyper: HyperValue, pid: str) -> Any:
+    """The value of `hyper` (decision `pid`) under the resolver in force."""
+    resolver = _RESOLVER.get()
+    if resolver is None:
+        return hyper
+    by_id = getattr(resolver, "decide", None)
+    return by_id(hyper, pid) if by_id is not None else resolver.resolve(hyper)
 
 
 def current_resolver() -> Resolver | None:
@@ -38,8 +54,9 @@ def current_resolver() -> Resolver | None:
 def resolving(resolver: Resolver | None) -> Iterator[None]:
     """Runs the body with `resolver` deciding define-by-run hyper-values.
 
-    A resolver with a `start()` method has it called on entry (to restart
-    per-run state such as call-site counters).
+    Each entry starts a run: the counters behind the ids of anonymous
+    decisions restart. A resolver with a `start()` method has it called on
+    entry (to restart per-run state of its own).
 
     Examples:
         >>> import morphax as mx
@@ -54,7 +71,9 @@ def resolving(resolver: Resolver | None) -> Iterator[None]:
     if start is not None:
         start()
     token = _RESOLVER.set(resolver)
+    run = new_run()
     try:
         yield
     finally:
+        end_run(run)
         _RESOLVER.reset(token)

@@ -12,7 +12,7 @@ import numpy as np
 if TYPE_CHECKING:
     from ._spec import DNASpec
 
-DNAValue = int | float
+DNAValue = int | float  # see morphax._typing
 
 
 class DNA:
@@ -21,11 +21,13 @@ class DNA:
     Values are listed for the *active* decision points only, in the spec's
     depth-first order: a choice's index is followed by the decisions of the
     chosen candidate's sub-space. A `manyof` contributes one index per pick.
-    DNA is a value: equal values are equal DNA, whatever spec made them.
+    DNA is a plain value: it holds nothing but its values, so equal DNA
+    behave alike everywhere; it hashes, pickles and serializes. Whether a DNA
+    fits a space is checked where it enters a space (`spec.validate`,
+    `materialize`), not carried along.
 
     Args:
         values: ints (choice indices, int values) and floats.
-        spec: the DNASpec the DNA was made for, if known (not part of equality).
 
     Examples:
         >>> import morphax as mx
@@ -37,12 +39,11 @@ class DNA:
         True
     """
 
-    __slots__ = ("values", "spec", "_hash")
+    __slots__ = ("values", "_hash")
     values: tuple[DNAValue, ...]
-    spec: DNASpec | None
     _hash: int | None
 
-    def __init__(self, values: Iterable[Any], *, spec: DNASpec | None = None) -> None:
+    def __init__(self, values: Iterable[Any]) -> None:
         if isinstance(values, str | bytes | dict) or not isinstance(values, Iterable):
             raise TypeError(f"DNA takes a list of ints and floats, but got {values!r}")
         vals = tuple(values)
@@ -54,11 +55,13 @@ class DNA:
                     )
             vals = tuple(int(v) if isinstance(v, numbers.Integral) else float(v) for v in vals)
         object.__setattr__(self, "values", vals)
-        object.__setattr__(self, "spec", spec)
         object.__setattr__(self, "_hash", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("DNA is immutable; make a new DNA instead")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DNA, (self.values,))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DNA):
@@ -85,9 +88,9 @@ class DNA:
         return f"DNA({list(self.values)!r})"
 
     def use_spec(self, spec: DNASpec) -> DNA:
-        """This DNA, validated against `spec` and tied to it."""
+        """This DNA, validated against `spec` (ValueError naming the decision)."""
         spec.validate(self)
-        return DNA(self.values, spec=spec) if self.spec is not spec else self
+        return self
 
     def to_json_value(self) -> dict[str, Any]:
         vals: list[Any] = []

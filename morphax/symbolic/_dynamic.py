@@ -5,9 +5,12 @@ candidates to find the decisions that only some choices meet (conditional
 decisions). A child for a DNA runs the same code under a resolver that looks
 each decision up by its id.
 
-Decision ids: the user-given `name`, else `qualname:line#k` of the call site
-(the k-th call from that line in one run). Give names to decisions whose code
-moves, or that are met in different orders.
+Decision ids follow the one scheme of `_ids`: the user-given `name`, else
+the scope and a per-scope counter (`Block_0/oneof#0` inside a Flax module,
+`model/oneof#1` in a function), never a source line; hyper-values in the
+fields of a traced module get their paths, the same ids that compiling the
+module as a static space gives them. Give names to decisions that are met in
+different orders from run to run.
 """
 
 from __future__ import annotations
@@ -18,39 +21,41 @@ from typing import Any
 
 import numpy as np
 
-from ._context import resolving
+from ._context import decide, resolving
 from ._dna import DNA, DNAValue
-from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf, _resolve
-from ._keypath import format_path
-from ._spec import Choice, DecisionPoint, DNASpec, Float, Int, Subspace
-from ._tree import HYPER, LEAF, children, kind_of, literal, rebuild, sym_eq, sym_hash
+from ._format import literal
+from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf
+from ._ids import Cand, format_id
+from ._nodes import node_type
+from ._points import Choice, DecisionPoint, Float, Int, Subspace
+from ._spec import DNASpec
+from ._tree import sym_eq, sym_hash
 
 _MAX_INT_BRANCHES = 256
 _PROBE_ALL_INTS = 8  # intv ranges this small are explored value by value
 
 
-class _Namer:
+class _Named:
+    """Checks that one name means one decision within a run."""
+
     def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
         self.seen: dict[str, HyperValue] = {}
 
-    def id_of(self, hyper: HyperValue) -> tuple[str, bool]:
-        """The decision id of `hyper`, and whether it was met before in this run."""
-        if hyper.name is not None:
-            first = self.seen.get(hyper.name)
-            if first is None:
-                self.seen[hyper.name] = hyper
-                return hyper.name, False
-            if type(first) is not type(hyper) or not sym_eq(first._fields(), hyper._fields()):
-                raise ValueError(
-                    f"decision name {hyper.name!r} is used for two different hyper-values: "
-                    f"{first!r} (at {first.site}) and {hyper!r} (at {hyper.site}); one name "
-                    "must mean one decision, so rename one of them"
-                )
-            return hyper.name, True
-        k = self.counts.get(hyper.site, 0)
-        self.counts[hyper.site] = k + 1
-        return f"{hyper.site}#{k}", False
+    def again(self, hyper: HyperValue, pid: str) -> bool:
+        """Whether decision `pid` was met before in this run."""
+        first = self.seen.get(pid)
+        if first is None:
+            self.seen[pid] = hyper
+            return False
+        if hyper.name is not None and (
+            type(first) is not type(hyper) or not sym_eq(first._fields(), hyper._fields())
+        ):
+            raise ValueError(
+                f"decision name {hyper.name!r} is used for two different hyper-values: "
+                f"{first!r} (at {first.site}) and {hyper!r} (at {hyper.site}); one name "
+                "must mean one decision, so rename one of them"
+            )
+        return True
 
 
 def _value_of(hyper: HyperValue, v: Any) -> Any:
@@ -76,20 +81,22 @@ class TraceResolver:
 
     def __init__(self, forced: dict[str, Any]) -> None:
         self.forced = forced
-        self.namer = _Namer()
+        self.named = _Named()
         self.met: dict[str, HyperValue] = {}
         self.values: dict[str, Any] = {}
 
     def start(self) -> None:
-        """Called by `mx.resolving` on entry: call-site counts restart."""
-        self.namer = _Namer()
+        """Called by `mx.resolving` on entry: a new run."""
+        self.named = _Named()
 
-    def resolve(self, hyper: HyperValue) -> Any:
-        pid, again = self.namer.id_of(hyper)
-        if not again:
+    def decide(self, hyper: HyperValue, pid: str) -> Any:
+        if not self.named.again(hyper, pid) and pid not in self.met:
             self.met[pid] = hyper
             self.values[pid] = self.forced.get(pid, _default(hyper))
         return _value_of(hyper, self.values[pid])
+
+    def resolve(self, hyper: HyperValue) -> Any:
+        return self.decide(hyper, hyper.name or format_id(()))
 
 
 class ChildResolver:
@@ -98,23 +105,16 @@ class ChildResolver:
     def __init__(self, values: dict[str, Any], spec: DNASpec) -> None:
         self.values = values
         self.spec = spec
-        self.namer = _Namer()
 
-    def start(self) -> None:
-        """Called by `mx.resolving` on entry: call-site counts restart, so one
-        resolver serves several runs."""
-        self.namer = _Namer()
-
-    def resolve(self, hyper: HyperValue) -> Any:
-        pid, _ = self.namer.id_of(hyper)
+    def decide(self, hyper: HyperValue, pid: str) -> Any:
         try:
             v = self.values[pid]
         except KeyError:
             raise ValueError(
-                f"decision {pid!r} ({hyper!r}) was met while running the child, but it is not "
-                "active in the traced space for this DNA: it depends on a combination of "
-                "choices, on a float, or on a value of a wide intv that tracing did not try; "
-                "give it a `name` and make it depend on one choice"
+                f"decision {pid!r} ({hyper!r}, at {hyper.site}) was met while running the "
+                "child, but it is not active in the traced space for this DNA: it depends on a "
+                "combination of choices, on a float, or on a value of a wide intv that tracing "
+                "did not try; give it a `name` and make it depend on one choice"
             ) from None
         if isinstance(hyper, OneOf | ManyOf):
             picks = [v] if isinstance(hyper, OneOf) else v
@@ -124,6 +124,9 @@ class ChildResolver:
                     f"space was traced with more; trace the space again"
                 )
         return _value_of(hyper, v)
+
+    def resolve(self, hyper: HyperValue) -> Any:
+        return self.decide(hyper, hyper.name or format_id(()))
 
 
 # ---------------------------------------------------------------------------
@@ -231,24 +234,40 @@ def _points(pid: str, hyper: HyperValue, subs: tuple[Subspace, ...]) -> list[Dec
     return [Int(pid, hyper.site, name, low=hyper.low, high=hyper.high, subspaces=subs)]
 
 
+def no_decisions_error(obj: Any, traced: bool) -> TypeError:
+    """The one error for a space without decisions, static or traced."""
+    text = repr(obj)
+    short = (text if len(text) < 120 else text[:117] + "...") + f" ({type(obj).__name__})"
+    return TypeError(
+        f"expected a search space (a program with hyper-values such as mx.oneof, or "
+        f"mx.trace(fn) of code that calls them), but got {short}, which has no hyper-values"
+        + (" when traced" if traced else "")
+    )
+
+
 class DynamicSpace:
     """A define-by-run space: the function, and the DNASpec its tracing found.
 
     Made by :func:`trace`. `materialize(dna)` returns a :class:`DynamicChild`.
+
+    Raises:
+        TypeError: if running the code meets no hyper-value.
     """
 
     def __init__(self, target: Any, runner: Callable[[], Any]) -> None:
         self.target = target
         self._runner = runner
         self.spec = DNASpec(_explore(runner, {}, None))
+        if not self.spec.columns:
+            raise no_decisions_error(target, traced=True)
 
     def materialize(self, dna: DNA | Sequence[DNAValue]) -> DynamicChild:
         if not isinstance(dna, DNA):
             dna = DNA(dna)
-        return DynamicChild(self.target, DNA(dna.values, spec=self.spec), self.spec.to_dict(dna))
+        return DynamicChild(self.target, dna, self.spec.to_dict(dna), self.spec)
 
     def encode(self, child: Any) -> DNA:
-        if not isinstance(child, DynamicChild) or child.dna.spec != self.spec:
+        if not isinstance(child, DynamicChild) or child.spec != self.spec:
             raise ValueError(
                 f"cannot encode {child!r}: a define-by-run space encodes only the children "
                 "it materialized (DynamicChild objects of the same traced space)"
@@ -271,18 +290,21 @@ class DynamicChild:
     `jax.jit` a new DNA compiles anew and the same DNA reuses its executable.
     """
 
-    __slots__ = ("target", "dna", "values", "_wrapped", "_concrete")
+    __slots__ = ("target", "dna", "values", "spec", "_wrapped", "_concrete")
 
-    def __init__(self, target: Any, dna: DNA, values: dict[str, Any]) -> None:
+    def __init__(self, target: Any, dna: DNA, values: dict[str, Any], spec: DNASpec) -> None:
         self.target = target
         self.dna = dna
         self.values = values
+        self.spec = spec
         self._wrapped: dict[str, Callable[..., Any]] = {}
         self._concrete: Any = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DynamicChild, (self.target, self.dna, self.values, self.spec))
+
     def _resolver(self) -> ChildResolver:
-        assert self.dna.spec is not None
-        return ChildResolver(self.values, self.dna.spec)
+        return ChildResolver(self.values, self.spec)
 
     @property
     def program(self) -> Any:
@@ -319,7 +341,7 @@ class DynamicChild:
         return (
             isinstance(other, DynamicChild)
             and other.dna == self.dna
-            and other.dna.spec == self.dna.spec
+            and other.spec == self.spec
             and _same(other.target, self.target)
         )
 
@@ -339,26 +361,38 @@ def _same(a: Any, b: Any) -> bool:
     return a is b or sym_eq(a, b)
 
 
-def resolve_fields(program: Any, keys: tuple[Any, ...] = ()) -> Any:
+def resolve_fields(program: Any, idkeys: tuple[Any, ...] = ()) -> Any:
     """`program` with each hyper-value in it decided by the resolver in force.
 
-    A field hyper-value without a name is decided under its path (for example
-    `features[1]`), so a module may mix hyper-values in its fields with
-    define-by-run ones in its methods, in one space.
+    A field hyper-value without a name is decided under its id, the same id
+    that compiling `program` as a static space gives it (for example
+    `features`, or `hidden[=1][0]` inside candidate 1), so a module may mix
+    hyper-values in its fields with define-by-run ones in its methods, in
+    one space.
     """
-    k = kind_of(program)
-    if k == HYPER:
-        hyper = program
-        if hyper.name is None:
-            hyper = rebuild(hyper, {**hyper._fields(), "name": format_path(keys) or "<root>"})
-        return resolve_fields(_resolve(hyper), keys)
-    if k == LEAF:
+    if isinstance(program, HyperValue):
+        value = decide(program, program.name or format_id(idkeys))
+        if isinstance(program, OneOf):
+            return _resolve_in(program.candidates, value, idkeys)
+        if isinstance(program, ManyOf) and isinstance(value, list):
+            return [_resolve_in(program.candidates, v, idkeys + (p,)) for p, v in enumerate(value)]
+        return value
+    nt = node_type(program)
+    if nt is None:
         return program
-    pairs = children(program)
-    resolved = {key: resolve_fields(v, keys + (key,)) for key, v in pairs}
+    pairs = nt.flatten(program)
+    resolved = {key: resolve_fields(v, idkeys + (key,)) for key, v in pairs}
     if all(resolved[key] is v for key, v in pairs):
         return program  # nothing to decide below: the very same node
-    return rebuild(program, resolved)
+    return nt.unflatten(program, resolved)
+
+
+def _resolve_in(candidates: list[Any], value: Any, idkeys: tuple[Any, ...]) -> Any:
+    """The chosen candidate `value`, resolved under its id `...[=j]`."""
+    for j, cand in enumerate(candidates):
+        if cand is value:
+            return resolve_fields(value, idkeys + (Cand(j),))
+    return value  # not a candidate (a supernet's mixed value): nothing below to decide
 
 
 def trace(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> DynamicSpace:

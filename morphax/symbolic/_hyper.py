@@ -3,18 +3,28 @@
 A hyper-value marks a choice in a program. In space mode (no resolver in
 force) the functions return a hyper-value object that sits in the program and
 makes it a search space. Called while a resolver is in force (tracing a
-define-by-run space, or running a child), they return the resolver's value.
+define-by-run space, running a child, a supernet), they return the
+resolver's value.
+
+Hyper-values are immutable and check their rules in their constructors, so
+every path that makes one (the factories, `rebind`, JSON, pyglove) keeps
+them; `rebind` of a field rebuilds the hyper-value through its constructor.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import math
 import numbers
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from ._context import current_resolver
+from ._context import current_resolver, decide
+from ._format import format_program
+from ._ids import call_id
+from ._nodes import NodeType, register_node
+from ._tree import sym_eq, sym_hash
 
 SCALES = ("linear", "log")
 
@@ -25,17 +35,12 @@ def _call_site(depth: int) -> str:
     return f"{frame.f_code.co_qualname}:{frame.f_lineno}"
 
 
-def _check_name(name: Any, site: str) -> None:
-    if name is not None and (not isinstance(name, str) or not name):
-        raise TypeError(f"`name` must be a non-empty str or None, but got {name!r} (at {site})")
-
-
-def _real(value: Any, what: str, site: str) -> float:
+def _real(value: Any, what: str, fn: str, site: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{what}` must be a real number, but got {value!r} (at {site})")
     if not math.isfinite(value):
         raise ValueError(f"`{what}` must be finite, but got {value!r} (at {site})")
-    return value  # type: ignore[return-value]
+    return float(value)
 
 
 class HyperValue:
@@ -44,31 +49,67 @@ class HyperValue:
     Attributes:
         name: the user-given decision name, or None. Places with one name share
             one decision.
-        site: where the hyper-value was created (`qualname:line`).
+        site: where the hyper-value was created (`qualname:line`), for messages.
     """
 
     __slots__ = ("name", "site")
-    kind = "hyper"
+    kind: ClassVar[str] = "hyper"
     name: str | None
     site: str
+
+    def _init(self, name: Any, site: str | None) -> str:
+        site = site if site is not None else _call_site(3)
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"`name` must be a non-empty str or None, but got {name!r} (at {site})")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "site", site)
+        return site
 
     def _fields(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def __eq__(self, other: object) -> bool:
-        from ._tree import sym_eq
+    def replace(self, **changes: Any) -> HyperValue:
+        """A copy with some fields changed, its rules checked again."""
+        return type(self)(**{**self._fields(), **changes}, site=self.site)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"{self.kind} is immutable; use mx.rebind on the program or .replace({name}=...)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_remake, (type(self), self._fields(), self.site))
+
+    def __eq__(self, other: object) -> bool:
         return sym_eq(self, other)
 
     def __hash__(self) -> int:
-        from ._tree import sym_hash
-
         return sym_hash(self)
 
     def __repr__(self) -> str:
-        from ._tree import format_program
-
         return format_program(self)
+
+
+def _remake(cls: type[HyperValue], fields: dict[str, Any], site: str) -> HyperValue:
+    return cls(**fields, site=site)
+
+
+def _candidate_list(candidates: Any, fn: str, site: str) -> list[Any]:
+    if isinstance(candidates, collections.abc.Set | collections.abc.KeysView):
+        raise TypeError(
+            f"`{fn}` needs candidates in a fixed order, but got a set {candidates!r} (at {site}), "
+            "whose order may change from run to run and with it the meaning of a DNA; "
+            "pass a list, e.g. sorted(...)"
+        )
+    if isinstance(candidates, str | bytes | dict) or not isinstance(candidates, Iterable):
+        raise TypeError(
+            f"`{fn}` takes a list of candidates, but got {candidates!r} (at {site}); "
+            f"write {fn}([a, b, c])"
+        )
+    cands = list(candidates)
+    if not cands:
+        raise ValueError(f"`{fn}` needs at least one candidate, but got an empty list (at {site})")
+    return cands
 
 
 class OneOf(HyperValue):
@@ -76,11 +117,13 @@ class OneOf(HyperValue):
 
     __slots__ = ("candidates",)
     kind = "oneof"
+    candidates: list[Any]
 
-    def __init__(self, candidates: list[Any], name: str | None, site: str) -> None:
-        self.candidates = candidates
-        self.name = name
-        self.site = site
+    def __init__(
+        self, candidates: Sequence[Any], *, name: str | None = None, site: str | None = None
+    ) -> None:
+        site = self._init(name, site)
+        object.__setattr__(self, "candidates", _candidate_list(candidates, "oneof", site))
 
     def _fields(self) -> dict[str, Any]:
         return {"candidates": self.candidates, "name": self.name}
@@ -91,22 +134,39 @@ class ManyOf(HyperValue):
 
     __slots__ = ("k", "candidates", "distinct", "sorted")
     kind = "manyof"
+    k: int
+    candidates: list[Any]
+    distinct: bool
+    sorted: bool
 
     def __init__(
         self,
         k: int,
-        candidates: list[Any],
-        distinct: bool,
-        sorted: bool,
-        name: str | None,
-        site: str,
+        candidates: Sequence[Any],
+        *,
+        distinct: bool = True,
+        sorted: bool = False,
+        name: str | None = None,
+        site: str | None = None,
     ) -> None:
-        self.k = k
-        self.candidates = candidates
-        self.distinct = distinct
-        self.sorted = sorted
-        self.name = name
-        self.site = site
+        site = self._init(name, site)
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise TypeError(f"`manyof` needs an int `k`, but got k={k!r} (at {site})")
+        cands = _candidate_list(candidates, "manyof", site)
+        if k < 1:
+            raise ValueError(f"`manyof` needs k >= 1, but got k={k} (at {site})")
+        for what, flag in (("distinct", distinct), ("sorted", sorted)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"`manyof` needs a bool `{what}`, but got {flag!r} (at {site})")
+        if distinct and k > len(cands):
+            raise ValueError(
+                f"`manyof` with distinct=True needs k <= len(candidates), but got k={k} "
+                f"with {len(cands)} candidates {cands!r} (at {site}); pass distinct=False "
+                "to allow repeats"
+            )
+        for attr, v in (("k", int(k)), ("candidates", cands), ("distinct", distinct)):
+            object.__setattr__(self, attr, v)
+        object.__setattr__(self, "sorted", sorted)
 
     def _fields(self) -> dict[str, Any]:
         return {
@@ -123,13 +183,37 @@ class FloatV(HyperValue):
 
     __slots__ = ("low", "high", "scale")
     kind = "floatv"
+    low: float
+    high: float
+    scale: str
 
-    def __init__(self, low: float, high: float, scale: str, name: str | None, site: str) -> None:
-        self.low = low
-        self.high = high
-        self.scale = scale
-        self.name = name
-        self.site = site
+    def __init__(
+        self,
+        low: float,
+        high: float,
+        *,
+        scale: str = "linear",
+        name: str | None = None,
+        site: str | None = None,
+    ) -> None:
+        site = self._init(name, site)
+        lo, hi = _real(low, "low", "floatv", site), _real(high, "high", "floatv", site)
+        if not lo < hi:
+            raise ValueError(
+                f"`floatv` needs low < high, but got low={low!r}, high={high!r} (at {site})"
+            )
+        if scale not in SCALES:
+            raise ValueError(
+                f"`floatv` scale must be one of {SCALES}, but got scale={scale!r} (at {site})"
+            )
+        if scale == "log" and lo <= 0:
+            raise ValueError(
+                f"`floatv` with scale='log' needs low > 0, but got low={low!r}, high={high!r} "
+                f"(at {site})"
+            )
+        object.__setattr__(self, "low", lo)
+        object.__setattr__(self, "high", hi)
+        object.__setattr__(self, "scale", scale)
 
     def _fields(self) -> dict[str, Any]:
         return {"low": self.low, "high": self.high, "scale": self.scale, "name": self.name}
@@ -140,32 +224,63 @@ class IntV(HyperValue):
 
     __slots__ = ("low", "high")
     kind = "intv"
+    low: int
+    high: int
 
-    def __init__(self, low: int, high: int, name: str | None, site: str) -> None:
-        self.low = low
-        self.high = high
-        self.name = name
-        self.site = site
+    def __init__(
+        self, low: int, high: int, *, name: str | None = None, site: str | None = None
+    ) -> None:
+        site = self._init(name, site)
+        for what, v in (("low", low), ("high", high)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"`intv` needs int bounds, but got {what}={v!r} (at {site})")
+        if low > high:
+            raise ValueError(
+                f"`intv` needs low <= high, but got low={low!r}, high={high!r} (at {site})"
+            )
+        object.__setattr__(self, "low", int(low))
+        object.__setattr__(self, "high", int(high))
 
     def _fields(self) -> dict[str, Any]:
         return {"low": self.low, "high": self.high, "name": self.name}
 
 
-def _resolve(hyper: HyperValue) -> Any:
-    resolver = current_resolver()
-    return hyper if resolver is None else resolver.resolve(hyper)
+def _parts(node: HyperValue, fmt: Any) -> tuple[str, str, list[str]]:
+    fields = {k: v for k, v in node._fields().items() if v is not None}
+    if isinstance(node, ManyOf):
+        fields = {
+            k: v for k, v in fields.items() if (k, v) not in (("distinct", True), ("sorted", False))
+        }
+    if isinstance(node, FloatV) and fields.get("scale") == "linear":
+        del fields["scale"]
+    items = [
+        fmt(v) if k in ("candidates", "k", "low", "high") else f"{k}={v!r}"
+        for k, v in fields.items()
+    ]
+    return node.kind + "(", ")", items
 
 
-def _candidate_list(candidates: Any, fn: str, site: str) -> list[Any]:
-    if isinstance(candidates, str | bytes | dict) or not isinstance(candidates, Iterable):
-        raise TypeError(
-            f"`{fn}` takes a list of candidates, but got {candidates!r} (at {site}); "
-            f"write {fn}([a, b, c])"
-        )
-    cands = list(candidates)
-    if not cands:
-        raise ValueError(f"`{fn}` needs at least one candidate, but got an empty list (at {site})")
-    return cands
+def _unflatten(node: HyperValue, values: dict[Any, Any]) -> HyperValue:
+    return type(node)(**values, site=node.site)
+
+
+HYPER = NodeType(
+    "hyper",
+    flatten=lambda h: list(h._fields().items()),
+    unflatten=_unflatten,
+    get=lambda h, k: h._fields()[k],
+    placeholder=True,
+    parts=_parts,
+)
+register_node(HyperValue, HYPER)
+
+
+def _decided(hyper: HyperValue) -> Any:
+    """`hyper` in space mode; else the resolver's value for it."""
+    if current_resolver() is None:
+        return hyper
+    pid = hyper.name or call_id(hyper.kind, hyper.site.rsplit(":", 1)[0])
+    return decide(hyper, pid)
 
 
 def oneof(candidates: Sequence[Any], *, name: str | None = None) -> Any:
@@ -175,7 +290,8 @@ def oneof(candidates: Sequence[Any], *, name: str | None = None) -> Any:
     or sub-spaces with hyper-values of their own (conditional decisions).
 
     Args:
-        candidates: a non-empty list of candidates.
+        candidates: a non-empty list (or other ordered sequence) of candidates;
+            sets are refused, their order is not fixed.
         name: a decision name; places that use one name share one decision.
 
     Returns:
@@ -184,6 +300,7 @@ def oneof(candidates: Sequence[Any], *, name: str | None = None) -> Any:
 
     Raises:
         ValueError: if `candidates` is empty.
+        TypeError: if `candidates` is a set or not a sequence.
 
     Examples:
         >>> import morphax as mx
@@ -191,9 +308,7 @@ def oneof(candidates: Sequence[Any], *, name: str | None = None) -> Any:
         >>> mx.dna_spec(space).space_size
         4
     """
-    site = _call_site(2)
-    _check_name(name, site)
-    return _resolve(OneOf(_candidate_list(candidates, "oneof", site), name, site))
+    return _decided(OneOf(candidates, name=name, site=_call_site(2)))
 
 
 def manyof(
@@ -224,20 +339,10 @@ def manyof(
         >>> mx.dna_spec(mx.manyof(2, ["a", "b", "c"])).space_size
         6
     """
-    site = _call_site(2)
-    _check_name(name, site)
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise TypeError(f"`manyof` needs an int `k`, but got k={k!r} (at {site})")
-    cands = _candidate_list(candidates, "manyof", site)
-    if k < 1:
-        raise ValueError(f"`manyof` needs k >= 1, but got k={k} (at {site})")
-    if distinct and k > len(cands):
-        raise ValueError(
-            f"`manyof` with distinct=True needs k <= len(candidates), but got k={k} "
-            f"with {len(cands)} candidates {cands!r} (at {site}); pass distinct=False "
-            "to allow repeats"
-        )
-    return _resolve(ManyOf(k, cands, bool(distinct), bool(sorted), name, site))
+    hyper = ManyOf(
+        k, candidates, distinct=bool(distinct), sorted=bool(sorted), name=name, site=_call_site(2)
+    )
+    return _decided(hyper)
 
 
 def floatv(low: float, high: float, *, scale: str = "linear", name: str | None = None) -> Any:
@@ -259,22 +364,7 @@ def floatv(low: float, high: float, *, scale: str = "linear", name: str | None =
         >>> mx.dna_spec(lr).space_size
         inf
     """
-    site = _call_site(2)
-    _check_name(name, site)
-    lo, hi = _real(low, "low", site), _real(high, "high", site)
-    if not lo < hi:
-        raise ValueError(
-            f"`floatv` needs low < high, but got low={low!r}, high={high!r} (at {site})"
-        )
-    if scale not in SCALES:
-        raise ValueError(
-            f"`floatv` scale must be one of {SCALES}, but got scale={scale!r} (at {site})"
-        )
-    if scale == "log" and lo <= 0:
-        raise ValueError(
-            f"`floatv` with scale='log' needs low > 0, but got low={low!r}, high={high!r} (at {site})"
-        )
-    return _resolve(FloatV(float(lo), float(hi), scale, name, site))
+    return _decided(FloatV(low, high, scale=scale, name=name, site=_call_site(2)))
 
 
 def intv(low: int, high: int, *, name: str | None = None) -> Any:
@@ -288,13 +378,4 @@ def intv(low: int, high: int, *, name: str | None = None) -> Any:
         >>> mx.dna_spec([mx.intv(1, 4), mx.intv(0, 1)]).space_size
         8
     """
-    site = _call_site(2)
-    _check_name(name, site)
-    for what, v in (("low", low), ("high", high)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"`intv` needs int bounds, but got {what}={v!r} (at {site})")
-    if low > high:
-        raise ValueError(
-            f"`intv` needs low <= high, but got low={low!r}, high={high!r} (at {site})"
-        )
-    return _resolve(IntV(int(low), int(high), name, site))
+    return _decided(IntV(low, high, name=name, site=_call_site(2)))

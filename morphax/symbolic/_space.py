@@ -12,50 +12,27 @@ from typing import Any
 import numpy as np
 
 from ._dna import DNA, DNAValue
+from ._format import literal
 from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf
-from ._keypath import Key, format_key
-from ._spec import Choice, DecisionPoint, DNASpec, Float, Int
-from ._tree import (
-    CALL,
-    DATACLASS,
-    DICT,
-    HYPER,
-    LEAF,
-    LIST,
-    Call,
-    children,
-    clone,
-    kind_of,
-    literal,
-    rebuild,
-    sym_eq,
-)
+from ._ids import Cand, format_id
+from ._keypath import Key
+from ._nodes import node_type
+from ._points import Choice, DecisionPoint, Float, Int
+from ._spec import DNASpec
+from ._tree import clone, sym_eq
 
 Plan = Callable[[Iterator[DNAValue], dict[str, Any]], Any]
-
-
-class _Cand:
-    """The id key for candidate `j` of a choice: formats as `[=j]`."""
-
-    __slots__ = ("j",)
-
-    def __init__(self, j: int) -> None:
-        self.j = j
-
-
-def _format_id(keys: tuple[Any, ...]) -> str:
-    out = []
-    for i, k in enumerate(keys):
-        out.append(f"[={k.j}]" if isinstance(k, _Cand) else format_key(k, i == 0))
-    return "".join(out) or "<root>"
+_format_id = format_id
 
 
 class _Compiler:
     def __init__(self) -> None:
         # name -> (hyper, scope, location)
         self.named: dict[str, tuple[HyperValue, tuple[Any, ...], str]] = {}
-        # ids of the nodes that hold hyper-values (found once, read by encode)
-        self.dynamic: set[int] = set()
+        self.points_by_name: dict[str, DecisionPoint] = {}
+        # ids of the nodes that hold hyper-values (found once, read by encode),
+        # with the decision point of each hyper-value (None for containers)
+        self.dynamic: dict[int, DecisionPoint | None] = {}
 
     def compile(
         self,
@@ -77,35 +54,42 @@ class _Compiler:
         points: list[DecisionPoint],
     ) -> Plan | None:
         """The plan of `node`, or None when it holds no hyper-value (one walk)."""
-        k = kind_of(node)
-        if k == HYPER:
-            self.dynamic.add(id(node))
-            return self._hyper(node, keys, idkeys, scope, points)
-        if k == LEAF:
+        if isinstance(node, HyperValue):
+            n = len(points)
+            plan = self._hyper(node, keys, idkeys, scope, points)
+            if len(points) > n:
+                self.dynamic[id(node)] = points[n]
+                if node.name is not None:
+                    self.points_by_name[node.name] = points[n]
+            else:
+                self.dynamic[id(node)] = self._first(node)
+            return plan
+        nt = node_type(node)
+        if nt is None:
             return None
-        pairs = children(node)
+        pairs = nt.flatten(node)
         plans = [
             self._compile(v, keys + (key,), idkeys + (key,), scope, points) for key, v in pairs
         ]
         if all(plan is None for plan in plans):
             return None
-        self.dynamic.add(id(node))
+        self.dynamic[id(node)] = None
         items = [
             (key, plan if plan is not None else _static_plan(v))
             for (key, v), plan in zip(pairs, plans, strict=True)
         ]
-        if k == LIST and type(node) is list:
+        if type(node) is list:
             fns = [f for _, f in items]
             return lambda it, sh: [f(it, sh) for f in fns]
-        if k == CALL:
-            factory = node.factory
-            return lambda it, sh: Call(factory, {key: f(it, sh) for key, f in items})
-        if k == DICT and type(node) is dict:
+        if type(node) is dict:
             return lambda it, sh: {key: f(it, sh) for key, f in items}
-        if k == DATACLASS:
-            cls = type(node)
-            return lambda it, sh: cls(**{key: f(it, sh) for key, f in items})
-        return lambda it, sh: rebuild(node, {key: f(it, sh) for key, f in items})
+        unflatten = nt.unflatten
+        return lambda it, sh: unflatten(node, {key: f(it, sh) for key, f in items})
+
+    def _first(self, node: HyperValue) -> DecisionPoint:
+        """The point of the first hyper-value named like `node` (a shared decision)."""
+        assert node.name is not None
+        return self.points_by_name[node.name]
 
     def _shared(
         self, node: HyperValue, keys: tuple[Key, ...], scope: tuple[Any, ...]
@@ -150,46 +134,47 @@ class _Compiler:
         name = node.name
         pid = name or _format_id(idkeys)
         loc = _format_id(keys)
+        point: DecisionPoint
         if isinstance(node, OneOf):
             subs, fns = self._candidates(node.candidates, keys, idkeys)
-            points.append(
-                Choice(
-                    pid,
+            point = Choice(
+                pid,
+                loc,
+                name,
+                num_candidates=len(fns),
+                subspaces=subs,
+                literals=_literals(node.candidates),
+            )
+            points.append(point)
+            return _choice_plan(fns, point)
+        if isinstance(node, ManyOf):
+            pick_fns, picks = [], []
+            for pick in range(node.k):
+                subs, fns = self._candidates(node.candidates, keys, idkeys + (pick,))
+                point = Choice(
+                    name + f"[{pick}]" if name else _format_id(idkeys + (pick,)),
                     loc,
                     name,
                     num_candidates=len(fns),
+                    k=node.k,
+                    distinct=node.distinct,
+                    sorted=node.sorted,
+                    pick=pick,
+                    manyof_id=pid,
                     subspaces=subs,
                     literals=_literals(node.candidates),
                 )
-            )
-            return _choice_plan(fns, pid, name)
-        if isinstance(node, ManyOf):
-            pick_fns = []
-            for pick in range(node.k):
-                subs, fns = self._candidates(node.candidates, keys, idkeys + (pick,))
-                points.append(
-                    Choice(
-                        name + f"[{pick}]" if name else _format_id(idkeys + (pick,)),
-                        loc,
-                        name,
-                        num_candidates=len(fns),
-                        k=node.k,
-                        distinct=node.distinct,
-                        sorted=node.sorted,
-                        pick=pick,
-                        manyof_id=pid,
-                        subspaces=subs,
-                        literals=_literals(node.candidates),
-                    )
-                )
+                points.append(point)
+                picks.append(point)
                 pick_fns.append(fns)
-            return _manyof_plan(pick_fns, node, pid, name)
+            return _manyof_plan(pick_fns, picks)
         if isinstance(node, FloatV):
-            points.append(Float(pid, loc, name, low=node.low, high=node.high, scale=node.scale))
-            return _float_plan(node.low, node.high, pid, name)
-        assert isinstance(node, IntV)
-        points.append(Int(pid, loc, name, low=node.low, high=node.high))
-        return _int_plan(node.low, node.high, pid, name)
+            point = Float(pid, loc, name, low=node.low, high=node.high, scale=node.scale)
+        else:
+            assert isinstance(node, IntV)
+            point = Int(pid, loc, name, low=node.low, high=node.high)
+        points.append(point)
+        return _value_plan(point)
 
     def _candidates(
         self, candidates: list[Any], keys: tuple[Key, ...], idkeys: tuple[Any, ...]
@@ -197,14 +182,14 @@ class _Compiler:
         subs, fns = [], []
         for j, cand in enumerate(candidates):
             sub: list[DecisionPoint] = []
-            cid = idkeys + (_Cand(j),)
+            cid = idkeys + (Cand(j),)
             fns.append(self.compile(cand, keys + ("candidates", j), cid, cid, sub))
             subs.append(tuple(sub))
         return tuple(subs), fns
 
 
 def _static_plan(node: Any) -> Plan:
-    if kind_of(node) == LEAF:
+    if node_type(node) is None:
         return lambda it, sh: node
     return lambda it, sh: clone(node)
 
@@ -213,17 +198,17 @@ def _literals(candidates: list[Any]) -> tuple[str, ...]:
     return tuple(literal(c) for c in candidates)
 
 
-def _bad(pid: str, v: Any, need: str) -> ValueError:
-    return ValueError(f"DNA value {v!r} for decision {pid!r} is out of range: it needs {need}")
+def _bad(p: DecisionPoint, v: Any) -> ValueError:
+    return ValueError(f"DNA value {v!r} for decision {p.id!r} is out of range: it needs {p.rule()}")
 
 
-def _choice_plan(fns: list[Plan], pid: str, name: str | None) -> Plan:
-    n = len(fns)
+def _choice_plan(fns: list[Plan], point: Choice) -> Plan:
+    name, check = point.name, point.check
 
     def choice(it: Iterator[DNAValue], sh: dict[str, Any]) -> Any:
         i = next(it)
-        if i.__class__ is not int or not 0 <= i < n:
-            raise _bad(pid, i, f"a candidate index in [0, {n - 1}]")
+        if check(i) is None:
+            raise _bad(point, i)
         v = fns[i](it, sh)
         if name is not None:
             sh[name] = v
@@ -232,21 +217,21 @@ def _choice_plan(fns: list[Plan], pid: str, name: str | None) -> Plan:
     return choice
 
 
-def _manyof_plan(pick_fns: list[list[Plan]], node: ManyOf, pid: str, name: str | None) -> Plan:
-    n, distinct, is_sorted = len(node.candidates), node.distinct, node.sorted
+def _manyof_plan(pick_fns: list[list[Plan]], picks_of: list[Choice]) -> Plan:
+    first = picks_of[0]
+    name = first.name
 
     def manyof(it: Iterator[DNAValue], sh: dict[str, Any]) -> Any:
         picks, out = [], []
         for fns in pick_fns:
             i = next(it)
-            if i.__class__ is not int or not 0 <= i < n:
-                raise _bad(pid, i, f"a candidate index in [0, {n - 1}]")
+            if first.check(i) is None:
+                raise _bad(first, i)
             picks.append(i)
             out.append(fns[i](it, sh))
-        if distinct and len(set(picks)) != len(picks):
-            raise ValueError(f"DNA picks {picks} for manyof {pid!r}, which needs distinct picks")
-        if is_sorted and picks != sorted(picks):
-            raise ValueError(f"DNA picks {picks} for manyof {pid!r}, which needs sorted picks")
+        why = first.check_picks(picks)
+        if why is not None:
+            raise ValueError(f"DNA picks {picks} for manyof {first.manyof_id!r}, which {why}")
         if name is not None:
             sh[name] = out
         return out
@@ -254,29 +239,19 @@ def _manyof_plan(pick_fns: list[list[Plan]], node: ManyOf, pid: str, name: str |
     return manyof
 
 
-def _float_plan(low: float, high: float, pid: str, name: str | None) -> Plan:
-    def floatv(it: Iterator[DNAValue], sh: dict[str, Any]) -> Any:
+def _value_plan(point: DecisionPoint) -> Plan:
+    name, check = point.name, point.check
+
+    def value(it: Iterator[DNAValue], sh: dict[str, Any]) -> Any:
         v = next(it)
-        if v.__class__ is not float and v.__class__ is not int or not low <= v <= high:
-            raise _bad(pid, v, f"a float in [{low}, {high}]")
-        v = float(v)
+        x = check(v)
+        if x is None:
+            raise _bad(point, v)
         if name is not None:
-            sh[name] = v
-        return v
+            sh[name] = x
+        return x
 
-    return floatv
-
-
-def _int_plan(low: int, high: int, pid: str, name: str | None) -> Plan:
-    def intv(it: Iterator[DNAValue], sh: dict[str, Any]) -> Any:
-        v = next(it)
-        if v.__class__ is not int or not low <= v <= high:
-            raise _bad(pid, v, f"an int in [{low}, {high}]")
-        if name is not None:
-            sh[name] = v
-        return v
-
-    return intv
+    return value
 
 
 _END: Any = object()
@@ -299,19 +274,24 @@ class Space:
     """
 
     def __init__(self, program: Any) -> None:
+        # A snapshot: later edits of the user's program do not reach this space.
+        self.program = clone(program)
         points: list[DecisionPoint] = []
         compiler = _Compiler()
-        self._plan = compiler.compile(program, (), (), (), points)
+        self._plan = compiler.compile(self.program, (), (), (), points)
         self._dynamic = compiler.dynamic
-        self.program = program
         self.spec = DNASpec(tuple(points))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Space, (self.program,))
+
     def materialize(self, dna: DNA | Sequence[DNAValue]) -> Any:
-        """The child program for `dna`: every hyper-value replaced by its choice."""
+        """The child program for `dna`: every hyper-value replaced by its choice.
+
+        Raises:
+            ValueError: if `dna` does not fit the space, naming the decision.
+        """
         dna = _as_dna(dna)
-        spec = dna.spec
-        if spec is not None and spec is not self.spec and spec != self.spec:
-            self.spec.validate(dna)  # raises: made for another space
         it = iter(dna.values)
         try:
             out = self._plan(it, {})
@@ -329,7 +309,7 @@ class Space:
             _encode(self.program, program, (), out, {}, self._dynamic)
         except _Mismatch as e:
             raise ValueError(f"cannot encode the program: {e}") from None
-        return DNA(out, spec=self.spec)
+        return DNA(out)
 
     def random_dna(self, rng: np.random.Generator | int | None = None) -> DNA:
         return self.spec.random_dna(rng)
@@ -356,12 +336,11 @@ def _encode(
     keys: tuple[Key, ...],
     out: list[DNAValue],
     shared: dict[str, Any],
-    dynamic: set[int],
+    dynamic: dict[int, DecisionPoint | None],
 ) -> None:
     """Appends the DNA values that make `prog` from `space`; `dynamic` holds the
     ids of the space's nodes that contain hyper-values."""
-    k = kind_of(space)
-    if k == HYPER:
+    if isinstance(space, HyperValue):
         name = space.name
         sub: list[DNAValue] = []
         _encode_hyper(space, prog, keys, sub, shared, dynamic)
@@ -382,22 +361,20 @@ def _encode(
                 f"the program has {prog!r} at {_format_id(keys)!r} where the space has {space!r}"
             )
         return
-    if (
-        kind_of(prog) != k
-        or type(prog) is not type(space)
-        or (k == CALL and prog.target is not space.target)
-    ):
+    nt = node_type(space)
+    assert nt is not None
+    if type(prog) is not type(space) or (nt.head is not None and nt.head(prog) != nt.head(space)):
         raise _Mismatch(
             f"the program has {prog!r} at {_format_id(keys)!r} where the space has {space!r}"
         )
-    sc, pc = dict(children(space)), dict(children(prog))
-    if k in (CALL, DATACLASS):
-        # Arguments and fields left at their defaults are not listed: compare
-        # the union, reading defaults through attribute access.
+    sc, pc = dict(nt.flatten(space)), dict(nt.flatten(prog))
+    if nt.keys is not None:
+        # Children left at their defaults need not be listed (call arguments,
+        # dataclass fields): compare the union, reading defaults through `get`.
         for key in pc:
             if key not in sc:
-                sc[key] = getattr(space, key)
-        pc = {key: getattr(prog, key) for key in sc}
+                sc[key] = nt.child(space, key)
+        pc = {key: nt.child(prog, key) for key in sc}
     elif list(sc) != list(pc):
         raise _Mismatch(
             f"the program at {_format_id(keys)!r} has keys {list(pc)} where the space has {list(sc)}"
@@ -411,7 +388,7 @@ def _match(
     prog: Any,
     keys: tuple[Key, ...],
     shared: dict[str, Any],
-    dynamic: set[int],
+    dynamic: dict[int, DecisionPoint | None],
 ) -> list[DNAValue]:
     for j, cand in enumerate(candidates):
         sub: list[DNAValue] = [j]
@@ -434,48 +411,31 @@ def _encode_hyper(
     keys: tuple[Key, ...],
     out: list[DNAValue],
     shared: dict[str, Any],
-    dynamic: set[int],
+    dynamic: dict[int, DecisionPoint | None],
 ) -> None:
+    point = dynamic[id(space)]
+    assert point is not None
     if isinstance(space, OneOf):
         out.extend(_match(space.candidates, prog, keys, shared, dynamic))
-    elif isinstance(space, ManyOf):
+        return
+    if isinstance(space, ManyOf):
         if not isinstance(prog, list) or len(prog) != space.k:
             raise _Mismatch(
-                f"the program has {prog!r} at {_format_id(keys)!r} where the space has a list of {space.k} picks"
+                f"the program has {prog!r} at {_format_id(keys)!r} where the space has a list "
+                f"of {space.k} picks"
             )
         picks = []
         for p, item in enumerate(prog):
             sub = _match(space.candidates, item, keys + (p,), shared, dynamic)
-            picks.append(sub[0])
+            picks.append(int(sub[0]))
             out.extend(sub)
-        if (
-            space.distinct
-            and len(set(picks)) != len(picks)
-            or space.sorted
-            and picks != sorted(picks)
-        ):
+        why = point.check_picks(picks)  # type: ignore[attr-defined]
+        if why is not None:
             raise _Mismatch(
-                f"the program's picks {picks} at {_format_id(keys)!r} break the manyof's rules "
-                f"(distinct={space.distinct}, sorted={space.sorted})"
+                f"the program's picks {picks} at {_format_id(keys)!r}: the manyof {why}"
             )
-    elif isinstance(space, FloatV):
-        if (
-            isinstance(prog, bool)
-            or not isinstance(prog, int | float)
-            or not space.low <= prog <= space.high
-        ):
-            raise _Mismatch(
-                f"the program has {prog!r} at {_format_id(keys)!r}, not a float in [{space.low}, {space.high}]"
-            )
-        out.append(float(prog))
-    else:
-        assert isinstance(space, IntV)
-        if (
-            isinstance(prog, bool)
-            or not isinstance(prog, int)
-            or not space.low <= prog <= space.high
-        ):
-            raise _Mismatch(
-                f"the program has {prog!r} at {_format_id(keys)!r}, not an int in [{space.low}, {space.high}]"
-            )
-        out.append(int(prog))
+        return
+    v = point.check(prog)
+    if v is None:
+        raise _Mismatch(f"the program has {prog!r} at {_format_id(keys)!r}, not {point.rule()}")
+    out.append(v)
