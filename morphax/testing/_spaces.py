@@ -21,6 +21,7 @@ def check_encode_inverts_materialize(space: Any, dna: mx.DNA) -> None:
 
     Raises:
         AssertionError: with the child and the DNA encode returned.
+        ValueError: from `materialize`, if `dna` is not of the space.
 
     Examples:
         >>> import morphax as mx
@@ -46,6 +47,7 @@ def check_materialize_inverts_encode(space: Any, child: Any) -> None:
 
     Raises:
         AssertionError: with the DNA and the program materialize returned.
+        ValueError: from `encode`, if `child` is not a child of the space.
 
     Examples:
         >>> import morphax as mx
