@@ -1,8 +1,9 @@
 """Compile behaviour of morphax children under `jax.jit`.
 
 Each jitted entry point below increments a counter in its body. The body runs
-only while JAX traces it, so the counter counts compilations (traces) and
-`jitted._cache_size()` counts cached executables. With those we show:
+only while JAX traces it, so the counter counts traces, and
+`morphax.testing.log_compilations()` counts the XLA executables JAX builds
+(from its public `jax.monitoring` events). With those we show:
 
 * static spaces: materialized Flax modules with different fields, passed as a
   static argument, compile once each; equal modules (the same DNA
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import morphax as mx
+from morphax.testing import log_compilations
 
 X = jnp.asarray(np.linspace(-1.0, 1.0, 12).reshape(3, 4), jnp.float32)
 
@@ -128,11 +130,12 @@ def test_counters_count_traces_not_calls() -> None:
         traces += 1
         return x * 2
 
-    for _ in range(3):
-        f(X)
-    assert traces == 1 and f._cache_size() == 1
-    f(X[:2])  # a new shape traces again
-    assert traces == 2 and f._cache_size() == 2
+    with log_compilations() as log:
+        for _ in range(3):
+            f(X)
+        assert traces == 1 and log.traces["f"] == 1 and log.compiles["f"] == 1
+        f(X[:2])  # a new shape traces again
+    assert traces == 2 and log.traces["f"] == 2 and log.compiles["f"] == 2
 
 
 # ---------------------------------------------------------------------------
@@ -143,15 +146,17 @@ def test_static_children_with_different_dna_compile_once_each() -> None:
     ep = EntryPoints()
     narrow = mx.materialize(static_space(), mx.DNA([0, 0]))
     wide = mx.materialize(static_space(), mx.DNA([1, 0]))
-    p_narrow, p_wide = ep.init(narrow, key(), X), ep.init(wide, key(), X)
-    assert kernel_shapes(p_narrow) == {"hidden": (4, 3), "out": (3, 2)}
-    assert kernel_shapes(p_wide) == {"hidden": (4, 5), "out": (5, 2)}
-    for _ in range(3):
-        for model, params in ((narrow, p_narrow), (wide, p_wide)):
-            np.testing.assert_allclose(ep.apply(model, params, X), model.apply(params, X), 1e-6)
-            ep.init(model, key(), X)
+    with log_compilations() as log:
+        p_narrow, p_wide = ep.init(narrow, key(), X), ep.init(wide, key(), X)
+        assert kernel_shapes(p_narrow) == {"hidden": (4, 3), "out": (3, 2)}
+        assert kernel_shapes(p_wide) == {"hidden": (4, 5), "out": (5, 2)}
+        for _ in range(3):
+            for model, params in ((narrow, p_narrow), (wide, p_wide)):
+                out = ep.apply(model, params, X)
+                np.testing.assert_allclose(out, model.apply(params, X), 1e-6)
+                ep.init(model, key(), X)
     assert ep.traces == {"init": 2, "apply": 2}
-    assert ep.init._cache_size() == 2 and ep.apply._cache_size() == 2
+    assert log.compiles["init"] == 2 and log.compiles["apply"] == 2
 
 
 def test_static_same_dna_materialized_twice_is_a_cache_hit() -> None:
@@ -163,12 +168,13 @@ def test_static_same_dna_materialized_twice_is_a_cache_hit() -> None:
     from_json = mx.from_json(mx.to_json(first))
     params = params_for(5)
     ref = first.apply(params, X)
-    for model in (first, again, from_raw, from_json):
-        assert model == first and hash(model) == hash(first)
-        np.testing.assert_allclose(ep.apply(model, params, X), ref, 1e-6)
+    with log_compilations() as log:
+        for model in (first, again, from_raw, from_json):
+            assert model == first and hash(model) == hash(first)
+            np.testing.assert_allclose(ep.apply(model, params, X), ref, 1e-6)
     assert again is not first and from_raw is not first and from_json is not first
     assert ep.traces["apply"] == 1
-    assert ep.apply._cache_size() == 1
+    assert log.compiles["apply"] == 1
 
 
 def test_static_activation_choice_is_never_stale() -> None:
@@ -211,11 +217,12 @@ def test_dynamic_children_with_different_dna_are_never_stale() -> None:
         assert kernel_shapes(jax.eval_shape(model.init, key(), X)) == kernel_shapes(params)
     ref_relu, ref_neg = relu.apply(params, X), neg.apply(params, X)  # not jitted
     assert not np.allclose(ref_relu, ref_neg)
-    for _ in range(3):  # interleaved calls: each must get its own executable
-        np.testing.assert_allclose(ep.apply(relu, params, X), ref_relu, 1e-6)
-        np.testing.assert_allclose(ep.apply(neg, params, X), ref_neg, 1e-6)
+    with log_compilations() as log:
+        for _ in range(3):  # interleaved calls: each must get its own executable
+            np.testing.assert_allclose(ep.apply(relu, params, X), ref_relu, 1e-6)
+            np.testing.assert_allclose(ep.apply(neg, params, X), ref_neg, 1e-6)
     assert ep.traces["apply"] == 2
-    assert ep.apply._cache_size() == 2
+    assert log.compiles["apply"] == 2
 
 
 def test_dynamic_children_with_different_shapes_compile_once_each() -> None:
@@ -236,15 +243,16 @@ def test_dynamic_same_dna_twice_compiles_once() -> None:
     again = dbr_space().materialize([1, 1])
     retraced = mx.trace(dbr_space().target, X).materialize(mx.DNA([1, 1]))
     sampled = next(c for c in mx.random_sample(dbr_space(), 50, seed=0) if c.dna == first.dna)
-    params = ep.init(first, key(), X)
-    ref = first.apply(params, X)
-    for child in (first, again, retraced, sampled):
-        assert child == first and hash(child) == hash(first)
-        ep.init(child, key(), X)
-        np.testing.assert_allclose(ep.apply(child, params, X), ref, 1e-6)
+    with log_compilations() as log:
+        params = ep.init(first, key(), X)
+        ref = first.apply(params, X)
+        for child in (first, again, retraced, sampled):
+            assert child == first and hash(child) == hash(first)
+            ep.init(child, key(), X)
+            np.testing.assert_allclose(ep.apply(child, params, X), ref, 1e-6)
     assert again is not first and retraced is not first and sampled is not first
     assert ep.traces == {"init": 1, "apply": 1}
-    assert ep.apply._cache_size() == 1
+    assert log.compiles["init"] == 1 and log.compiles["apply"] == 1
 
 
 def test_jit_of_a_child_method_is_not_stale() -> None:
@@ -295,11 +303,13 @@ def test_naive_resolver_outside_jit_is_stale() -> None:
         naive_traces += 1
         return module.apply(params, x)
 
-    with mx.resolving(mx.ChildResolver(relu.values, space.spec)):
-        out_relu = naive_apply(params, X)
-    with mx.resolving(mx.ChildResolver(neg.values, space.spec)):
-        out_neg = naive_apply(params, X)
+    with log_compilations() as log:
+        with mx.resolving(mx.ChildResolver(relu.values, space.spec)):
+            out_relu = naive_apply(params, X)
+        with mx.resolving(mx.ChildResolver(neg.values, space.spec)):
+            out_neg = naive_apply(params, X)
     np.testing.assert_allclose(out_relu, ref_relu, 1e-6)
+    assert log.compiles["naive_apply"] == 1  # one executable for two architectures
     assert naive_traces == 1  # the counter detects the missing retrace ...
     np.testing.assert_allclose(out_neg, ref_relu, 1e-6)  # ... and the result is stale
     assert not np.allclose(out_neg, ref_neg)
