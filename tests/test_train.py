@@ -22,6 +22,7 @@ from PIL import Image
 import morphax as mx
 from morphax import train as mt
 from morphax.spaces.cnn import MLP, Block, ConvNet, cnn_space
+from morphax.testing import CompileLog, log_compilations
 
 SHARED_CIFAR = Path(__file__).parents[1] / ".." / "shared" / "data" / "cifar10-jpeg"
 #: One optimizer object for the tests, so equal children share compiled steps.
@@ -32,6 +33,18 @@ METRICS = {
 }  # fmt: skip
 
 
+#: The jitted bodies of `fit` (compiled ahead of time: each trace is one compile).
+STEP_FUNCTIONS = ("init_variables", "train_step", "eval_step")
+NONE, ONCE = dict.fromkeys(STEP_FUNCTIONS, 0), dict.fromkeys(STEP_FUNCTIONS, 1)
+
+
+def steps(log: CompileLog) -> dict[str, int]:
+    """How often `fit` compiled each of its step functions in a logged block."""
+    compiles = {name: log.compiles[name] for name in STEP_FUNCTIONS}
+    assert compiles == {name: log.traces[name] for name in STEP_FUNCTIONS}, log
+    return compiles
+
+
 @pytest.fixture(scope="module")
 def digits() -> tuple[mt.Dataset, mt.Dataset]:
     return mt.load_digits()
@@ -40,12 +53,13 @@ def digits() -> tuple[mt.Dataset, mt.Dataset]:
 def test_public_names() -> None:
     names = [
         "Dataset", "from_arrays", "load_cifar10", "load_digits", "load_idx", "load_image_folder",
-        "read_idx", "prefetch_to_device", "TRACE_COUNTS", "LOSSES", "FitResult",
+        "read_idx", "prefetch_to_device", "LOSSES", "FitResult",
         "TrainingDiverged", "TrainState", "clear_cache", "cross_entropy", "evaluate", "fit",
         "init", "make_eval_step", "make_train_step",
     ]  # fmt: skip
     for name in names:
         assert hasattr(mt, name), name
+    assert not hasattr(mt, "TRACE_COUNTS")  # count compiles with morphax.testing.log_compilations
 
 
 # ---------------------------------------------------------------------------
@@ -313,34 +327,39 @@ def test_same_structure_reuses_and_new_structure_compiles_once(digits: Any) -> N
     train, test = digits
     small = test.take(slice(0, 5))  # fewer than a batch: padded
     mt.fit(MLP(hidden=(16,)), TX, train, valid_data=small, epochs=1)
-    before = dict(mt.TRACE_COUNTS)
-    again = mt.fit(MLP(hidden=(16,)), TX, train, valid_data=small, epochs=1, key=1)
-    assert before == mt.TRACE_COUNTS  # an equal, distinct module: no trace, no compile
+    with log_compilations() as log:
+        again = mt.fit(MLP(hidden=(16,)), TX, train, valid_data=small, epochs=1, key=1)
+    assert steps(log) == NONE  # an equal, distinct module: no trace, no compile
     assert again.metrics["compile_s"] == 0.0
     assert again.evaluate(small)["accuracy"] in {i / 5 for i in range(6)}
 
-    new = mt.fit(MLP(hidden=(12,)), TX, train, valid_data=small, epochs=1)
-    grew = {k: mt.TRACE_COUNTS[k] - before[k] for k in before}
-    assert grew == {"init": 1, "train_step": 1, "eval_step": 1}
+    with log_compilations() as log:
+        new = mt.fit(MLP(hidden=(12,)), TX, train, valid_data=small, epochs=1)
+    assert steps(log) == ONCE
     assert new.metrics["compile_s"] > 0 and new.metrics["params"] == 64 * 12 + 12 + 12 * 10 + 10
-    mt.fit(MLP(hidden=(12,)), TX, train, valid_data=small, epochs=1)
-    assert {k: before[k] + grew[k] for k in before} == mt.TRACE_COUNTS
+    with log_compilations() as log:
+        mt.fit(MLP(hidden=(12,)), TX, train, valid_data=small, epochs=1)
+    assert steps(log) == NONE
 
 
 def test_symbolic_optimizer_is_keyed_by_value_and_divergence_is_named(digits: Any) -> None:
     train, test = digits
     adam = mx.symbolic(optax.adam)
     mt.fit(MLP(hidden=(16,)), adam(learning_rate=1e-2), train, valid_data=test, epochs=1)
-    before = dict(mt.TRACE_COUNTS)
-    result = mt.fit(MLP(hidden=(16,)), adam(learning_rate=1e-2), train, valid_data=test, epochs=1)
-    assert before == mt.TRACE_COUNTS and result.metrics["compile_s"] == 0.0
+    with log_compilations() as log:
+        result = mt.fit(
+            MLP(hidden=(16,)), adam(learning_rate=1e-2), train, valid_data=test, epochs=1
+        )
+    assert steps(log) == NONE and result.metrics["compile_s"] == 0.0
     assert result.metrics["accuracy"] > 0.4
 
-    with pytest.raises(mt.TrainingDiverged, match=r"became (nan|inf) at step \d+ of epoch 1"):
+    with (
+        log_compilations() as log,
+        pytest.raises(mt.TrainingDiverged, match=r"became (nan|inf) at step \d+ of epoch 1"),
+    ):
         mt.fit(MLP(hidden=(16,)), adam(learning_rate=1e30), train, epochs=2)
     # a new learning rate recompiles the train step only: init and eval depend on the model
-    grew = {k: mt.TRACE_COUNTS[k] - before[k] for k in before}
-    assert grew == {"init": 0, "train_step": 1, "eval_step": 0}
+    assert steps(log) == {"init_variables": 0, "train_step": 1, "eval_step": 0}
     with pytest.raises(TypeError, match="must be an optax GradientTransformation"):
         mt.fit(MLP(hidden=(16,)), "adam", train)
 

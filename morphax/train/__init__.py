@@ -9,7 +9,6 @@ from ._data import load_image_folder as load_image_folder
 from ._data import prefetch_to_device as prefetch_to_device
 from ._data import read_idx as read_idx
 from ._loop import LOSSES as LOSSES
-from ._loop import TRACE_COUNTS as TRACE_COUNTS
 from ._loop import FitResult as FitResult
 from ._loop import TrainingDiverged as TrainingDiverged
 from ._loop import TrainState as TrainState

@@ -112,9 +112,6 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 LOSSES: dict[str, Loss] = {"cross_entropy": cross_entropy}
 
-#: Incremented each time a step function is traced (so tests can count compiles).
-TRACE_COUNTS: dict[str, int] = {"init": 0, "train_step": 0, "eval_step": 0}
-
 
 def _init_variables(model: Any, example_x: Any, key: jax.Array) -> tuple[Any, Any]:
     """(params, non-parameter collections) of a model."""
@@ -163,7 +160,6 @@ def make_train_step(
     def train_step(
         state: TrainState, x: jax.Array, y: jax.Array
     ) -> tuple[TrainState, dict[str, jax.Array]]:
-        TRACE_COUNTS["train_step"] += 1
         mutable = "batch_stats" in state.model_state
         rngs = {"dropout": jax.random.fold_in(state.key, state.step)}
 
@@ -202,7 +198,6 @@ def make_eval_step(model: Any, loss: Loss) -> EvalStep:
     def eval_step(
         params: Any, model_state: Any, x: jax.Array, y: jax.Array, weight: jax.Array
     ) -> dict[str, jax.Array]:
-        TRACE_COUNTS["eval_step"] += 1
         variables = {"params": params, **model_state}
         logits = _apply(model, variables, x, train=False, mutable=False).astype(jnp.float32)
         per_example = jax.vmap(lambda lg, t: loss(lg[None], t[None]))(logits, y)
@@ -335,7 +330,6 @@ def _compile(
     var_sig = _signature((state.params, state.model_state))
 
     def init_variables(example_x: jax.Array, key: jax.Array) -> tuple[Any, Any]:
-        TRACE_COUNTS["init"] += 1
         return _init_variables(model, example_x, key)
 
     def make_init() -> _Entry:
