@@ -1,9 +1,11 @@
 # The two commands a user needs: `make test` and `make demo`.
+# Contributors iterating on a change: `make test-fast` (lint, then the tests
+# not marked slow, stopping at the first failure); `make test` before a push.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo bench clean
+.PHONY: test test-fast demo bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +18,12 @@ test: $(VENV)/.installed
 	$(PY) -m ruff check morphax tests benchmarks examples tools
 	$(PY) -m mypy
 	$(PY) -m pytest -n 2 -q
+
+# Fast feedback: lint, and every test not marked slow (doctests included), stop at the first failure.
+test-fast: $(VENV)/.installed
+	$(PY) -m ruff format --check morphax tests benchmarks examples tools
+	$(PY) -m ruff check morphax tests benchmarks examples tools
+	$(PY) -m pytest -q -x -m "not slow"
 
 # A real architecture search on the embedded 8x8 digits: regularized evolution
 # over a CNN space, every child trained with JAX. Rerunning resumes the study.
