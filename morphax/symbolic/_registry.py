@@ -192,13 +192,24 @@ def lookup(name: str) -> Any:
     if name not in _BY_NAME:
         own = OWN_MODULES.get(name)
         if own is not None:
-            importlib.import_module(own)
+            try:
+                importlib.import_module(own)
+            except ImportError as e:
+                raise ValueError(
+                    f"cannot load morphax's own name {name!r}: importing {own} failed: {e}"
+                ) from None
         else:
             _load_defaults()
     try:
         return _BY_NAME[name]
     except KeyError:
-        tail = name.rsplit(".", 1)[-1]
+        module, _, tail = name.rpartition(".")
+        if module in _DEFAULT_MODULES and tail in IO_NAMES:
+            raise ValueError(
+                f"unknown name {name!r}: it is not registered, and from_json imports nothing; "
+                "input/output functions are never registered by default, since loading a study "
+                "file or a program must not read or write files"
+            ) from None
         close = sorted(n for n in _BY_NAME if n.rsplit(".", 1)[-1] == tail)[:5]
         hint = f"; registered names ending in {tail!r}: {close}" if close else ""
         raise ValueError(
@@ -211,15 +222,14 @@ def _is_namedtuple(cls: type) -> bool:
     return issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple)
 
 
-def data_class(name: str, record: str, where: str) -> type:
-    """The registered class `name` that a JSON `record` ("object" or
-    "namedtuple") at `where` may construct; ValueError for anything else.
+def data_class(name: str, obj: Any, record: str, where: str) -> type:
+    """`obj` (registered as `name`) when a JSON `record` ("object" or
+    "namedtuple") at `where` may construct it; ValueError for anything else.
 
     Constructible: dataclasses (Flax linen modules are), named tuples (for
     "namedtuple"), and classes the user registered or made symbolic. Never a
     function, and never a default-module class whose construction is code.
     """
-    obj = lookup(name)
     if isinstance(obj, type):
         data = dataclasses.is_dataclass(obj) if record == "object" else _is_namedtuple(obj)
         if data or name in _CHOSEN:
