@@ -4,6 +4,8 @@ algorithms that break it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -314,3 +316,12 @@ class NeverStops:
 def test_stopping_policy_messages_teach() -> None:
     with pytest.raises(AssertionError, match=r"NeverStops never stops a trial that trails all 8"):
         mxt.check_stopping_policy(NeverStops())
+
+
+def test_importing_morphax_testing_imports_neither_jax_nor_hypothesis() -> None:
+    code = (
+        "import sys, morphax.testing\n"
+        "print(sorted(m for m in ('jax', 'hypothesis') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out

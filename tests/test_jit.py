@@ -319,3 +319,23 @@ def test_naive_resolver_outside_jit_is_stale() -> None:
     np.testing.assert_allclose(ep.apply(relu, params, X), ref_relu, 1e-6)
     np.testing.assert_allclose(ep.apply(neg, params, X), ref_neg, 1e-6)
     assert ep.traces["apply"] == 2
+
+
+def test_log_compilations_nests_and_stops_listening_on_exit() -> None:
+    @jax.jit
+    def triple(x: jax.Array) -> jax.Array:
+        return x * 3
+
+    with log_compilations() as outer:
+        triple(X)
+        with log_compilations() as inner:
+            triple(X[:1])
+            triple(X[:1])
+    try:
+        with log_compilations() as failed:
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    triple(X[:2])  # after the blocks: counted by none of them
+    assert outer.compiles["triple"] == 2 and inner.compiles["triple"] == 1
+    assert not failed.compiles and "triple" in repr(outer)
