@@ -15,6 +15,7 @@ path of a value only when it reports an error.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import reprlib
@@ -23,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from ._call import Call, symbolic
 from ._dna import DNA
 from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf
+from ._nodes import dataclass_keys, node_type
 from ._registry import data_class, lookup, register, registered_name
-from ._tree import CALL, DATACLASS, LEAF, Call, _dataclass_keys, kind_of, symbolic
 
 #: How deeply morphax JSON may nest (dicts and lists); deeper input is refused.
 MAX_DEPTH = 200
@@ -36,13 +38,13 @@ MAX_DEPTH = 200
 
 
 def _node_kind(obj: Any) -> str:
-    """ "leaf", "hyper", "call", "list", "tuple", "dict" or "object"."""
-    k = kind_of(obj)
-    if k == LEAF:
+    """ "leaf", "hyper", "call", "list", "tuple", "dict", "partial", "object" or "other"."""
+    nt = node_type(obj)
+    if nt is None:
         return "leaf"
     if isinstance(obj, HyperValue):
         return "hyper"
-    if k == CALL:
+    if isinstance(obj, Call):
         return "call"
     if isinstance(obj, list):
         return "list"
@@ -50,8 +52,9 @@ def _node_kind(obj: Any) -> str:
         return "tuple"
     if isinstance(obj, dict):
         return "dict"
-    assert k == DATACLASS
-    return "object"
+    if type(obj) is functools.partial:
+        return "partial"
+    return "object" if nt.name == "dataclass" else "other"
 
 
 def _call_parts(call: Any) -> tuple[Any, dict[str, Any]]:
@@ -59,7 +62,7 @@ def _call_parts(call: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def _object_fields(obj: Any) -> dict[str, Any]:
-    return {key: getattr(obj, key) for key in _dataclass_keys(obj)}
+    return {key: getattr(obj, key) for key in dataclass_keys(obj)}
 
 
 def _make_call(target: Any, args: dict[str, Any], fn: str, path: _Path) -> Call:
@@ -74,13 +77,21 @@ def _make_call(target: Any, args: dict[str, Any], fn: str, path: _Path) -> Call:
 
 
 def _make_hyper(t: str, v: dict[str, Any], name: Any, site: str) -> HyperValue:
+    """A hyper-value through its constructor, which checks its rules."""
     if t == "oneof":
-        return OneOf(v["candidates"], name, site)
+        return OneOf(v["candidates"], name=name, site=site)
     if t == "manyof":
-        return ManyOf(v["k"], v["candidates"], v["distinct"], v["sorted"], name, site)
+        return ManyOf(
+            v["k"],
+            v["candidates"],
+            distinct=v["distinct"],
+            sorted=v["sorted"],
+            name=name,
+            site=site,
+        )
     if t == "floatv":
-        return FloatV(v["low"], v["high"], v["scale"], name, site)
-    return IntV(v["low"], v["high"], name, site)
+        return FloatV(v["low"], v["high"], scale=v["scale"], name=name, site=site)
+    return IntV(v["low"], v["high"], name=name, site=site)
 
 
 # ---------------------------------------------------------------------------
@@ -115,6 +126,14 @@ def _format(path: _Path, limit: int = 300) -> str:
         parts.append(_segment(key))
     text = "$" + "".join(reversed(parts))
     return text if len(text) <= limit else f"{text[: limit - 100]}...{text[-90:]}"
+
+
+def _lookup(name: str, path: _Path) -> Any:
+    """The registered object of `name` (never imported, never called)."""
+    try:
+        return lookup(name)
+    except ValueError as e:
+        raise ValueError(f"morphax JSON at {_format(path)}: {e}") from None
 
 
 def _need(cond: bool, path: _Path, what: str, value: Any) -> None:
@@ -171,6 +190,19 @@ def _enc(obj: Any, path: _Path) -> Any:
                 for key, v in obj.items()
             ],
         }
+    if k == "partial":
+        return {
+            "$type": "partial",
+            "func": {"$type": "ref", "name": _name_or_raise(obj.func, path)},
+            "args": [_enc(v, (path, ("args", i))) for i, v in enumerate(obj.args)],
+            "keywords": {key: _enc(v, (path, key)) for key, v in obj.keywords.items()},
+        }
+    if k == "other":
+        raise TypeError(
+            f"cannot serialize {type(obj).__name__} at {_format(path)}: morphax JSON holds "
+            "plain dicts, lists, tuples, partials, programs and registered classes; convert it "
+            "(for a ConfigDict: .to_dict()) before storing it"
+        )
     return {
         "$type": "object",
         "cls": _name_or_raise(type(obj), path),
@@ -329,21 +361,21 @@ def _dec_hyper(value: dict[str, Any], path: _Path, depth: int) -> Any:
 
 def _dec_call(value: dict[str, Any], path: _Path, depth: int) -> Call:
     fn = _field(value, "fn", str, path)
-    target = lookup(fn)  # registered names only; the target is never called
+    target = _lookup(fn, path)  # registered names only; the target is never called
     args = _field(value, "args", dict, path)
     return _make_call(target, _dec_fields(args, path, depth + 1), fn, path)
 
 
 def _dec_object(value: dict[str, Any], path: _Path, depth: int) -> Any:
     name = _field(value, "cls", str, path)
-    cls = data_class(name, "object", _format(path))
+    cls = data_class(name, _lookup(name, path), "object", _format(path))
     fields = _dec_fields(_field(value, "fields", dict, path), path, depth + 1)
     return _construct(cls, name, path, (), fields)
 
 
 def _dec_namedtuple(value: dict[str, Any], path: _Path, depth: int) -> Any:
     name = _field(value, "cls", str, path)
-    cls = data_class(name, "namedtuple", _format(path))
+    cls = data_class(name, _lookup(name, path), "namedtuple", _format(path))
     items = _dec(_field(value, "items", list, path), path, depth + 1)
     return _construct(cls, name, path, items, {})
 
@@ -395,6 +427,15 @@ def _dec_space(value: dict[str, Any], path: _Path, depth: int) -> Any:
     return Space(_dec(value["program"], (path, "program"), depth + 1))
 
 
+def _dec_partial(value: dict[str, Any], path: _Path, depth: int) -> functools.partial[Any]:
+    """A partial of a registered function: its reference is loaded, nothing is called."""
+    func = _dec(_field(value, "func", dict, path), path, depth + 1)
+    _need(callable(func), path, "a partial's func must be a registered reference", func)
+    args = _dec(_field(value, "args", list, path), path, depth + 1)
+    keywords = _dec_fields(_field(value, "keywords", dict, path), path, depth + 1)
+    return functools.partial(func, *args, **keywords)
+
+
 def _dec_tuple(value: dict[str, Any], path: _Path, depth: int) -> tuple[Any, ...]:
     return tuple(_dec(_field(value, "items", list, path), path, depth + 1))
 
@@ -423,8 +464,9 @@ _DECODERS: dict[str, Callable[[dict[str, Any], _Path, int], Any]] = {
     "float": _dec_float,
     "ndarray": _dec_ndarray,
     "space": _dec_space,
-    "ref": lambda v, p, d: lookup(_field(v, "name", str, p)),
+    "ref": lambda v, p, d: _lookup(_field(v, "name", str, p), p),
     "tuple": _dec_tuple,
+    "partial": _dec_partial,
     "namedtuple": _dec_namedtuple,
     "dict": _dec_dict,
 }
@@ -448,7 +490,7 @@ def from_json(text: str | bytes) -> Any:
         >>> mx.from_json('{"$type": "ref", "name": "os.system"}')
         Traceback (most recent call last):
         ...
-        ValueError: unknown name 'os.system': it is not registered, and from_json imports nothing; ...
+        ValueError: morphax JSON at $: unknown name 'os.system': it is not registered, and from_json imports nothing; ...
     """
     if not isinstance(text, str | bytes | bytearray):
         raise TypeError(f"from_json takes a JSON string, but got {type(text).__name__}")

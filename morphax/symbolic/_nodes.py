@@ -236,7 +236,7 @@ MAPPING = NodeType(  # read-only mappings: rebuilt from a dict of their items
 
 
 def _partial_flatten(p: functools.partial[Any]) -> Children:
-    return [("func", p.func), ("args", p.args), ("keywords", dict(p.keywords))]
+    return [("func", p.func), ("args", p.args), ("keywords", p.keywords)]
 
 
 def _partial_unflatten(p: Any, v: dict[Key, Any]) -> Any:
@@ -266,8 +266,8 @@ def _default_of(f: dataclasses.Field[Any]) -> Any:
 
 def _is_default(f: dataclasses.Field[Any], value: Any) -> bool:
     default = _default_of(f)
-    if default is dataclasses.MISSING:
-        return False
+    if default is dataclasses.MISSING or is_placeholder(value):
+        return False  # a hyper-value default is a decision: always walked
     if value is default:
         return True
     try:

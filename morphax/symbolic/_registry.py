@@ -29,6 +29,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar, overload
 
+from ._call import ON_SYMBOLIC
+
 T = TypeVar("T")
 _BY_NAME: dict[str, Any] = {}
 _NAME_OF: dict[int, str] = {}
@@ -246,3 +248,10 @@ def data_class(name: str, obj: Any, record: str, where: str) -> type:
         "function (a function is stored as a 'ref', a call as a 'call' node); if you trust "
         f"this class, register it with mx.register(cls, name={name!r})"
     )
+
+
+def _on_symbolic(target: Any) -> None:
+    register(target, _default=True)
+
+
+ON_SYMBOLIC.append(_on_symbolic)  # `mx.symbolic(target)` registers its target

@@ -322,25 +322,3 @@ def build(node: Any, _keys: tuple[Key, ...] = ()) -> Any:
     if type(node) is list:
         return list(built.values())
     return nt.unflatten(node, built)
-
-
-def __getattr__(name: str) -> Any:  # TEMP(issue 7): old names for _json until it is ported
-    from . import _call, _nodes
-
-    table = {"LEAF": 0, "CALL": 1, "HYPER": 2, "LIST": 3, "TUPLE": 4, "DICT": 5, "DATACLASS": 6}
-    if name in table:
-        return table[name]
-    if name == "kind_of":
-
-        def kind_of(obj: Any) -> int:
-            nt = _nodes.node_type(obj)
-            if nt is None:
-                return 0
-            return {"call": 1, "hyper": 2, "list": 3, "tuple": 4, "dict": 5}.get(nt.name, 6)
-
-        return kind_of
-    if name == "_dataclass_keys":
-        return _nodes.dataclass_keys
-    if name in ("Call", "symbolic", "SymbolicFactory"):
-        return getattr(_call, name)
-    raise AttributeError(name)
