@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 import morphax as mx
-from morphax.algorithms import _controller, _policy
+from morphax.algorithms import policy
 
-Reinforce = getattr(mx.algorithms, "Reinforce", _controller.Reinforce)
-PPO = getattr(mx.algorithms, "PPO", _controller.PPO)
+Reinforce = mx.algorithms.Reinforce
+PPO = mx.algorithms.PPO
 ALGORITHMS = {"reinforce": Reinforce, "ppo": PPO}
 
 SPACES: dict[str, Callable[[], Any]] = {
@@ -101,8 +101,8 @@ def test_proposes_valid_dna(algorithm: str, space: str) -> None:
     assert len(first) > 1
 
 
-def _random_params(layout: _policy.PolicyLayout) -> _policy.Params:
-    params = _policy.init_params(layout)
+def _random_params(layout: policy.PolicyLayout) -> policy.Params:
+    params = policy.init_params(layout)
     k1, k2 = jax.random.split(jax.random.PRNGKey(1))
     params["logits"] = jax.random.normal(k1, params["logits"].shape)
     params["mean"] = params["mean"] + 0.2 * jax.random.normal(k2, params["mean"].shape)
@@ -131,16 +131,16 @@ EXACT_SPACES: dict[str, Callable[[], Any]] = {
 def test_probabilities_are_exact(space: str) -> None:
     """Over a finite space, the probabilities of all DNA sum to 1 and match sampling."""
     spec = mx.dna_spec(EXACT_SPACES[space]())
-    layout = _policy.PolicyLayout.from_spec(spec)
+    layout = policy.PolicyLayout.from_spec(spec)
     params = _random_params(layout)
-    log_prob = jax.jit(jax.vmap(lambda a, r: _policy.evaluate(layout, params, a, r)[0]))
+    log_prob = jax.jit(jax.vmap(lambda a, r: policy.evaluate(layout, params, a, r)[0]))
     everything = list(spec.iter_dna())
     actions, raw = zip(*(layout.to_actions(spec, d) for d in everything), strict=True)
     probs = np.exp(np.asarray(log_prob(np.stack(actions), np.stack(raw)), np.float64))
     assert probs.sum() == pytest.approx(1.0, abs=1e-4)
 
     num = 20_000
-    draw = jax.jit(jax.vmap(lambda k: _policy.sample(layout, params, k)))
+    draw = jax.jit(jax.vmap(lambda k: policy.sample(layout, params, k)))
     s = draw(jax.random.split(jax.random.PRNGKey(0), num))
     dnas = spec.from_array((np.asarray(s.indices), np.asarray(s.values)))
     counts = Counter(dnas)
@@ -154,8 +154,8 @@ def test_probabilities_are_exact(space: str) -> None:
 
 def test_sorted_manyof_is_uniform_over_sets_at_start() -> None:
     spec = mx.dna_spec(mx.manyof(2, list("abcd"), sorted=True))
-    layout = _policy.PolicyLayout.from_spec(spec)
-    draw = jax.jit(jax.vmap(lambda k: _policy.sample(layout, _policy.init_params(layout), k)))
+    layout = policy.PolicyLayout.from_spec(spec)
+    draw = jax.jit(jax.vmap(lambda k: policy.sample(layout, policy.init_params(layout), k)))
     s = draw(jax.random.split(jax.random.PRNGKey(0), 12_000))
     counts = Counter(tuple(row) for row in np.asarray(s.indices).tolist())
     assert set(counts) == set(itertools.combinations(range(4), 2))
@@ -280,25 +280,27 @@ def test_skipped_rewards_leave_the_state_unchanged() -> None:
 
 
 def test_pure_functions_under_jit() -> None:
-    layout = _policy.PolicyLayout.from_spec(_spec("numeric"))
-    controller = _policy.ppo(layout, epochs=4)
+    layout = policy.PolicyLayout.from_spec(_spec("numeric"))
+    controller = policy.ppo(layout, epochs=4)
     # cached by the full configuration: the Algorithm's controller is this one
     algo = PPO(seed=0)
     algo.setup(_spec("numeric"))
-    assert algo._controller is controller is _policy.ppo(layout, batch_size=8)
+    assert algo._controller is controller is policy.ppo(layout, batch_size=8)
     state = controller.init(jax.random.PRNGKey(0))
     draws = []
     for _ in range(8):
         state, s = controller.sample(state)
         draws.append(s)
-    batch = _policy.Batch(
+    batch = policy.Batch(
         jnp.stack([s.actions for s in draws]),
         jnp.stack([s.raw for s in draws]),
         jnp.stack([s.log_prob for s in draws]),
         jnp.asarray([0.0, 1.0] * 4, jnp.float32),
     )
     new = controller.update(state, batch)
-    assert isinstance(new, _policy.ControllerState)
+    assert isinstance(new, mx.algorithms.ControllerState)
+    assert isinstance(controller, mx.algorithms.Controller)
+    assert mx.algorithms.PolicyLayout is policy.PolicyLayout
     assert not np.allclose(new.params["mean"], state.params["mean"])
     assert int(new.opt_state[0].count) == 4  # one Adam step per epoch
     # the better draws got likelier
@@ -372,6 +374,8 @@ def test_errors() -> None:
     algo = Reinforce()
     with pytest.raises(RuntimeError, match=r"not set up: call setup\(spec\) first"):
         algo.propose()
+    with pytest.raises(RuntimeError, match=r"Reinforce is not set up: .* \(before feedback\(\)\)"):
+        algo.feedback(mx.DNA([0]), 1.0)
     algo.setup(_spec("flat"))
     dna = algo.propose()
     with pytest.raises(TypeError, match="single-objective"):

@@ -23,13 +23,13 @@ from morphax.algorithms import (
     TournamentSelector,
     crowding_distance,
     non_dominated_sort,
-    operator_from_description,
+    operator_from_json_value,
     pareto_front,
 )
 from morphax.algorithms.mutators import (
     Chain,
     Gaussian,
-    OneOf,
+    RandomChoice,
     Uniform,
     UniformCrossover,
 )
@@ -56,7 +56,7 @@ MUTATORS: dict[str, Callable[[], Any]] = {
     "uniform": Uniform,
     "gaussian": lambda: Gaussian(scale=0.2),
     "chain": lambda: Chain([Uniform(), Gaussian()]),
-    "oneof": lambda: OneOf([Uniform(), Gaussian()], weights=[2, 1]),
+    "random_choice": lambda: RandomChoice([Uniform(), Gaussian()], weights=[2, 1]),
 }
 
 
@@ -204,13 +204,13 @@ def test_operator_descriptions_round_trip() -> None:
     ops: list[Any] = [
         Uniform(),
         Gaussian(scale=0.3),
-        Chain([Uniform(), OneOf([Gaussian(), Uniform()], weights=[1, 3])]),
+        Chain([Uniform(), RandomChoice([Gaussian(), Uniform()], weights=[1, 3])]),
         UniformCrossover(),
         TournamentSelector(4),
     ]
     for op in ops:
-        text = json.dumps(op.describe())
-        assert operator_from_description(json.loads(text)).describe() == op.describe()
+        text = json.dumps(op.to_json_value())
+        assert operator_from_json_value(json.loads(text)).to_json_value() == op.to_json_value()
     assert repr(Gaussian(scale=0.3)) == "Gaussian(scale=0.3)"
 
 
@@ -222,13 +222,13 @@ def test_operator_errors() -> None:
     with pytest.raises(TypeError, match=r"Chain takes a list of mutators, but got Uniform\(\)"):
         Chain(Uniform())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"takes Mutator instances \(e.g. Uniform\(\)\), but got"):
-        OneOf([Uniform(), UniformCrossover()])  # type: ignore[list-item]
+        RandomChoice([Uniform(), UniformCrossover()])  # type: ignore[list-item]
     with pytest.raises(ValueError, match=r"one non-negative weight per mutator.*weights=\[1\]"):
-        OneOf([Uniform(), Gaussian()], weights=[1])
-    with pytest.raises(ValueError, match="OneOf needs one non-negative weight"):
-        OneOf([Uniform(), Gaussian()], weights=[0, 0])
+        RandomChoice([Uniform(), Gaussian()], weights=[1])
+    with pytest.raises(ValueError, match="RandomChoice needs one non-negative weight"):
+        RandomChoice([Uniform(), Gaussian()], weights=[0, 0])
     with pytest.raises(ValueError, match="unknown operator 'Nope'; known: "):
-        operator_from_description({"name": "Nope", "args": {}})
+        operator_from_json_value({"name": "Nope", "args": {}})
     with pytest.raises(ValueError, match=r"TournamentSelector needs an int `size` >= 1"):
         TournamentSelector(0)
 
@@ -454,7 +454,7 @@ def test_hypervolume_helper() -> None:
     assert _hypervolume([(0.0, -0.5), (-0.5, 0.0), (-0.6, -0.6)], ref=(-1.0, -1.0)) == 0.75
 
 
-@pytest.mark.parametrize("mutator", [Uniform(), OneOf([Uniform(), Gaussian(scale=0.1)])])
+@pytest.mark.parametrize("mutator", [Uniform(), RandomChoice([Uniform(), Gaussian(scale=0.1)])])
 def test_nsga2_improves_the_front(mutator: Any) -> None:
     for seed in range(3):
         algo = NSGA2(objectives=("f1", "f2"), population_size=20, mutator=mutator, seed=seed)
@@ -529,3 +529,155 @@ def test_nsga2_argument_errors() -> None:
         TypeError, match=r"reads 2 objectives \('a', 'b'\) and needs a tuple of 2 floats"
     ):
         algo.feedback(algo.propose(), 1.0)
+
+
+# -- the lifecycle every algorithm shares, and describe() --------------------------
+
+ALGORITHMS: dict[str, Callable[[], mx.algorithms.Algorithm]] = {
+    "Random": lambda: mx.algorithms.Random(seed=3),
+    "Grid": mx.algorithms.Grid,
+    "Evolution": lambda: Evolution(
+        population_size=4, selector=TournamentSelector(2), mutator=Gaussian(scale=0.2)
+    ),
+    "RegularizedEvolution": lambda: RegularizedEvolution(population_size=6, tournament_size=3),
+    "NSGA2": lambda: NSGA2(objectives=("a",), population_size=4),
+    "Reinforce": lambda: mx.algorithms.Reinforce(learning_rate=0.1),
+    "PPO": lambda: mx.algorithms.PPO(batch_size=4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_propose_and_feedback_before_setup_say_to_call_setup(name: str) -> None:
+    algo = ALGORITHMS[name]()
+    with pytest.raises(
+        RuntimeError,
+        match=rf"{name} is not set up: call setup\(spec\) first \(before propose\(\)\)",
+    ):
+        algo.propose()
+    with pytest.raises(
+        RuntimeError, match=rf"{name} is not set up: call setup\(spec\) first \(before feedback"
+    ):
+        algo.feedback(mx.DNA([0]), 1.0)
+    with pytest.raises(RuntimeError, match=rf"{name} is not set up: call setup\(spec\) first"):
+        algo.recover([])
+    assert algo.num_proposed == algo.num_feedback == 0
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_proposals_and_feedbacks_are_counted(name: str) -> None:
+    spec = mx.dna_spec([mx.oneof(range(3)) for _ in range(2)])
+    algo = ALGORITHMS[name]()
+    algo.setup(spec)
+    history = []
+    for i in range(5):
+        history.append((algo.propose(), float(i)))
+        algo.feedback(*history[-1])
+    algo.propose()
+    assert (algo.num_proposed, algo.num_feedback) == (6, 5)
+    algo.recover(history)
+    assert (algo.num_proposed, algo.num_feedback) == (5, 5)
+    algo.setup(spec)
+    assert (algo.num_proposed, algo.num_feedback) == (0, 0)
+
+
+def test_an_old_style_subclass_overriding_propose_still_works() -> None:
+    class Fixed(mx.algorithms.Algorithm):
+        def propose(self) -> mx.DNA:
+            return mx.DNA([1])
+
+    algo = Fixed()
+    algo.setup(mx.dna_spec([mx.oneof([1, 2])]))
+    algo.recover([(mx.DNA([1]), 1.0)])
+    assert algo.propose() == mx.DNA([1]) and algo.num_feedback == 1
+
+
+DESCRIPTIONS: list[tuple[Any, str]] = [
+    (mx.algorithms.Random(seed=3), "Random(seed=3)"),
+    (mx.algorithms.Grid(), "Grid()"),
+    (
+        Evolution(population_size=4, selector=TournamentSelector(2), mutator=Gaussian(scale=0.2)),
+        "Evolution(population_size=4, selector=TournamentSelector(size=2), "
+        "mutator=Gaussian(scale=0.2), recombinator=UniformCrossover(), recombination_prob=0.0, "
+        "seed=0)",
+    ),
+    (
+        RegularizedEvolution(population_size=20, tournament_size=10),
+        "RegularizedEvolution(population_size=20, tournament_size=10, mutator=Uniform(), "
+        "recombinator=UniformCrossover(), recombination_prob=0.0, seed=0)",
+    ),
+    (
+        NSGA2(objectives=("acc", "speed")),
+        "NSGA2(objectives=['acc', 'speed'], population_size=20, mutator=Uniform(), "
+        "recombinator=UniformCrossover(), recombination_prob=0.9, seed=0)",
+    ),
+    (
+        mx.algorithms.Reinforce(),
+        "Reinforce(learning_rate=0.05, baseline_decay=0.9, batch_size=1, entropy_weight=0.0, "
+        "seed=0)",
+    ),
+    (
+        mx.algorithms.PPO(seed=2),
+        "PPO(learning_rate=0.05, clip=0.2, epochs=4, batch_size=8, baseline_decay=0.9, "
+        "normalize_advantages=True, entropy_weight=0.0, seed=2)",
+    ),
+    (Uniform(), "Uniform()"),
+    (Gaussian(scale=0.3), "Gaussian(scale=0.3)"),
+    (Chain([Uniform(), Gaussian()]), "Chain(mutators=[Uniform(), Gaussian(scale=0.1)])"),
+    (
+        RandomChoice([Uniform(), Chain([Gaussian()])], weights=[3, 1]),
+        "RandomChoice(mutators=[Uniform(), Chain(mutators=[Gaussian(scale=0.1)])], "
+        "weights=[0.75, 0.25])",
+    ),
+    (UniformCrossover(), "UniformCrossover()"),
+    (TournamentSelector(4), "TournamentSelector(size=4)"),
+    (
+        mx.algorithms.MedianStopping(min_steps=2, min_trials=4),
+        "MedianStopping(min_steps=2, min_trials=4)",
+    ),
+    (
+        mx.algorithms.SuccessiveHalving(),
+        "SuccessiveHalving(min_step=1, reduction_factor=3, min_trials=2)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("obj", "text"), DESCRIPTIONS, ids=lambda x: type(x).__name__)
+def test_describe_is_one_line_with_the_settings(obj: Any, text: str) -> None:
+    assert obj.describe() == text == repr(obj)
+    assert "\n" not in text
+    if isinstance(obj, mx.algorithms.mutators.Operator):
+        rebuilt = operator_from_json_value(json.loads(json.dumps(obj.to_json_value())))
+    else:
+        rebuilt = type(obj)(**json.loads(json.dumps(obj.config())))
+    assert rebuilt.describe() == text or isinstance(obj, mx.algorithms.Grid)  # Grid: no seed
+
+
+def test_every_configurable_class_is_described() -> None:
+    def subclasses(cls: type) -> set[type]:
+        out = set(cls.__subclasses__())
+        return out.union(*(subclasses(c) for c in out)) if out else out
+
+    public = {
+        c
+        for c in subclasses(mx.algorithms.Configurable)
+        if c.__module__.startswith("morphax.") and not c.__name__.startswith("_")
+    }
+    bases = {
+        mx.algorithms.Algorithm,
+        mx.algorithms.Selector,
+        mx.algorithms.mutators.Operator,
+        mx.algorithms.mutators.Mutator,
+        mx.algorithms.mutators.Recombinator,
+    }
+    assert public - bases == {type(obj) for obj, _ in DESCRIPTIONS}
+
+
+def test_the_earlier_mutator_name_still_loads() -> None:
+    with pytest.warns(DeprecationWarning, match="OneOf is now RandomChoice"):
+        assert mx.algorithms.mutators.OneOf is RandomChoice
+    old = {
+        "name": "OneOf",
+        "args": {"mutators": [{"name": "Uniform", "args": {}}], "weights": None},
+    }
+    assert repr(operator_from_json_value(old)) == "RandomChoice(mutators=[Uniform()], weights=None)"
+    assert mx.algorithms.operator_from_description is operator_from_json_value

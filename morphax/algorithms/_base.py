@@ -17,21 +17,67 @@ randomness in a seeded `numpy.random.Generator` (or a JAX key) made in `reset`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from .._typing import History, Reward
 from ..symbolic import DNA, DNASpec
 
-Reward = float | tuple[float, ...] | None
-History = Sequence[tuple[DNA, Reward]]
+__all__ = ["Algorithm", "Configurable", "History", "Reward"]
 
 
-class Algorithm:
+class Configurable:
+    """The `config()` / `describe()` convention of algorithms, operators and
+    stopping policies.
+
+    A subclass lists the JSON-ready constructor arguments that rebuild it in
+    `config()` (so `type(x)(**x.config())` is an equal object); `describe()`
+    (and `repr`) is the one-line summary `Name(arg=value, ...)` made from
+    them, with nested operators shown the same way.
+
+    Examples:
+        >>> import morphax as mx
+        >>> mx.algorithms.RegularizedEvolution(population_size=20, tournament_size=10).describe()
+        'RegularizedEvolution(population_size=20, tournament_size=10, mutator=Uniform(), recombinator=UniformCrossover(), recombination_prob=0.0, seed=0)'
+    """
+
+    def config(self) -> dict[str, Any]:
+        """The JSON-ready constructor arguments that rebuild this object."""
+        return {}
+
+    def describe(self) -> str:
+        """A one-line readable summary with the settings: `Name(arg=value, ...)`."""
+        return _call(type(self).__name__, self.config())
+
+    def __repr__(self) -> str:
+        return _call(type(self).__name__, self.config())
+
+
+def _call(name: str, args: dict[str, Any]) -> str:
+    return f"{name}({', '.join(f'{k}={_show(v)}' for k, v in args.items())})"
+
+
+def _show(value: Any) -> str:
+    """A config value as code: operator descriptions as `Name(args)`."""
+    if (
+        isinstance(value, dict)
+        and set(value) == {"name", "args"}
+        and isinstance(value["name"], str)
+        and isinstance(value["args"], dict)
+    ):
+        return _call(value["name"], value["args"])
+    if isinstance(value, list):
+        return f"[{', '.join(_show(v) for v in value)}]"
+    return repr(value)
+
+
+class Algorithm(Configurable):
     """Base class of search algorithms (see the module docstring).
 
-    Subclasses implement `reset`, `propose` and `feedback`, and list the
+    The public `propose()` and `feedback()` check that the algorithm is set
+    up and count the calls; subclasses implement the steps in `_propose()`
+    and `_feedback()` (and `reset()` for their own state), and list the
     constructor arguments that define them in `config()`.
 
     Attributes:
@@ -39,6 +85,20 @@ class Algorithm:
         spec: the DNASpec it is bound to (after `setup`).
         objectives: the metric names a multi-objective algorithm reads from a
             dict report, in order; None for single-objective algorithms.
+        num_proposed: how many proposals it made since `setup`.
+        num_feedback: how many feedbacks it took since `setup`.
+
+    Examples:
+        >>> import morphax as mx
+        >>> algo = mx.algorithms.Random(seed=1)
+        >>> algo.propose()
+        Traceback (most recent call last):
+        ...
+        RuntimeError: Random is not set up: call setup(spec) first (before propose())
+        >>> algo.setup(mx.dna_spec([mx.oneof([1, 2, 3])]))
+        >>> algo.feedback(algo.propose(), 1.0)
+        >>> algo.num_proposed, algo.num_feedback
+        (1, 1)
     """
 
     objectives: tuple[str, ...] | None = None
@@ -58,6 +118,12 @@ class Algorithm:
             raise RuntimeError(f"{type(self).__name__} is not set up: call setup(spec) first")
         return self._spec
 
+    def _check_setup(self, method: str) -> None:
+        if self._spec is None:
+            raise RuntimeError(
+                f"{type(self).__name__} is not set up: call setup(spec) first (before {method}())"
+            )
+
     def setup(self, spec: DNASpec) -> None:
         """Binds the algorithm to `spec` and resets its state from its seed."""
         if not isinstance(spec, DNASpec):
@@ -72,11 +138,33 @@ class Algorithm:
         """Resets the algorithm's own state (called by `setup`)."""
 
     def propose(self) -> DNA:
-        """The next DNA to evaluate."""
-        raise NotImplementedError
+        """The next DNA to evaluate.
+
+        Raises:
+            RuntimeError: if the algorithm is not set up (call `setup(spec)`).
+            StopIteration: if it has nothing left to propose (e.g. `Grid`).
+        """
+        self._check_setup("propose")
+        dna = self._propose()
+        self.num_proposed += 1
+        return dna
+
+    def _propose(self) -> DNA:
+        """The step of `propose` (the algorithm is set up): subclasses implement it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _propose()")
 
     def feedback(self, dna: DNA, reward: Reward) -> None:
-        """Takes the reward of a proposed DNA (None: the trial failed)."""
+        """Takes the reward of a proposed DNA (None: the trial failed).
+
+        Raises:
+            RuntimeError: if the algorithm is not set up (call `setup(spec)`).
+        """
+        self._check_setup("feedback")
+        self._feedback(dna, reward)
+        self.num_feedback += 1
+
+    def _feedback(self, dna: DNA, reward: Reward) -> None:
+        """The step of `feedback` (the algorithm is set up); the default ignores it."""
 
     def recover(self, history: History) -> None:
         """Rebuilds the state from `history` by replaying it from the seed.
@@ -84,35 +172,31 @@ class Algorithm:
         Each entry is proposed again and fed back, so the random state ends as
         in an uninterrupted run. Entries the algorithm would not have proposed
         (trials from elsewhere) are fed back without replaying proposals.
+
+        Raises:
+            RuntimeError: if the algorithm is not set up (call `setup(spec)`).
         """
+        self._check_setup("recover")
         self.setup(self.spec)
         replaying = True
         for dna, reward in history:
             if replaying:
-                proposed = self._propose_counted()
+                proposed = self.propose()
                 if proposed != dna:
                     replaying = False
-            self._feedback_counted(dna, reward)
-
-    def _propose_counted(self) -> DNA:
-        dna = self.propose()
-        self.num_proposed += 1
-        return dna
-
-    def _feedback_counted(self, dna: DNA, reward: Reward) -> None:
-        self.feedback(dna, reward)
-        self.num_feedback += 1
+            self.feedback(dna, reward)
 
     def config(self) -> dict[str, Any]:
         """The JSON-ready arguments that rebuild this algorithm (with its seed)."""
         return {"seed": self.seed}
 
-    def describe(self) -> dict[str, Any]:
+    def to_json_value(self) -> dict[str, Any]:
+        """`{"algorithm": class name, **config()}`: what a study stores to
+        recognize the algorithm it was run with."""
         return {"algorithm": type(self).__name__, **self.config()}
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-        return f"{type(self).__name__}({args})"
+    def describe(self) -> Any:  # TEMP: tuning still reads the dict; removed below
+        return self.to_json_value()
 
 
 def scalar_reward(reward: Reward, who: str) -> float | None:

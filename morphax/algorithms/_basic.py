@@ -26,7 +26,7 @@ class Random(Algorithm):
         Bergstra & Bengio, Random Search for Hyper-Parameter Optimization, JMLR 2012.
     """
 
-    def propose(self) -> DNA:
+    def _propose(self) -> DNA:
         return self.spec.random_dna(self.rng)
 
 
@@ -52,8 +52,8 @@ class Grid(Algorithm):
             raise ValueError("Grid needs a finite space, but this one has float decisions")
         self._it = self.spec.iter_dna()
 
-    def propose(self) -> DNA:
-        assert self._it is not None
+    def _propose(self) -> DNA:
+        assert self._it is not None, "setup() made the iterator"
         return next(self._it)
 
     def config(self) -> dict[str, Any]:

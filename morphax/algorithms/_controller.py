@@ -1,8 +1,9 @@
 """RL controllers: REINFORCE and PPO over a factorized policy, as Algorithms.
 
 The classes here are the mutable face (`propose` / `feedback` / `recover`);
-the numerics are the pure, jitted functions of `_policy` (imported when an
-algorithm is set up, so that importing morphax does not import JAX).
+the numerics are the pure, jitted functions of :mod:`morphax.algorithms.policy`
+(imported when an algorithm is set up, so that importing morphax does not
+import JAX).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._typing import Reward
 from ..symbolic import DNA
-from ._base import Algorithm, Reward, scalar_reward
+from ._base import Algorithm, scalar_reward
 
 if TYPE_CHECKING:
-    from ._policy import Controller, ControllerState, PolicyLayout, Sample
+    from ._learning import Controller, ControllerState
+    from ._policy import PolicyLayout, Sample
 
 
 def _positive(name: str, value: Any, *, integer: bool = False) -> None:
@@ -43,7 +46,7 @@ class _RLController(Algorithm):
     """Shared machinery: one jitted `draw` per proposal, one `observe` per reward.
 
     Attributes:
-        state: the :class:`~morphax.algorithms._policy.ControllerState` (a
+        state: the :class:`~morphax.algorithms.ControllerState` (a
             pytree of arrays; assign a restored one to resume from a checkpoint).
     """
 
@@ -54,16 +57,16 @@ class _RLController(Algorithm):
         self.state: ControllerState | None = None
         self._pending: dict[DNA, list[Sample]] = {}
 
-    #: The name of the function in `_policy` that builds this controller from
+    #: The name of the learning rule in :mod:`morphax.algorithms.policy` that builds this controller from
     #: a layout and the constructor arguments (`config()` less the seed).
     _builder: str
 
     def _make(self, layout: PolicyLayout) -> Controller:
-        from . import _policy
+        from . import _learning
 
         args = self.config()
         del args["seed"]
-        return typing.cast("Controller", getattr(_policy, self._builder)(layout, **args))
+        return typing.cast("Controller", getattr(_learning, self._builder)(layout, **args))
 
     def reset(self) -> None:
         from ._policy import PolicyLayout
@@ -81,7 +84,7 @@ class _RLController(Algorithm):
             raise RuntimeError(f"{type(self).__name__} is not set up: call setup(spec) first")
         return self._controller, self.state
 
-    def propose(self) -> DNA:
+    def _propose(self) -> DNA:
         controller, state = self._ready()
         key, s = controller.draw(state.params, state.key)
         self.state = state._replace(key=key)
@@ -89,7 +92,7 @@ class _RLController(Algorithm):
         self._pending.setdefault(dna, []).append(s)
         return dna
 
-    def feedback(self, dna: DNA, reward: Reward) -> None:
+    def _feedback(self, dna: DNA, reward: Reward) -> None:
         """Learns from `reward` (None or non-finite: the trial is skipped).
 
         A DNA that this controller did not propose (or whose proposal was
@@ -126,7 +129,7 @@ class Reinforce(_RLController):
     moving average of the rewards, updated with each reward first (as in the
     REINFORCE baseline of NAS-Bench-201). Rewards are maximized; None (a failed
     trial) and non-finite rewards are skipped. The numerics are the jitted
-    pure functions of `morphax.algorithms._policy.reinforce`; `state` is
+    pure functions of `morphax.algorithms.policy.reinforce`; `state` is
     their checkpointable pytree.
 
     Args:

@@ -2,6 +2,8 @@
 
 A policy answers `should_stop(steps, others)`: `steps` is the trial's own
 `[(step, value), ...]`, `others` the same lists of the search's other trials.
+Its `config()` lists the arguments that rebuild it and `describe()` is the
+one-line summary made from them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ._base import Configurable
+
 Steps = Sequence[tuple[int, float]]
 
 
@@ -21,7 +25,7 @@ def _value_at(steps: Steps, step: int) -> float | None:
     return max(values) if values else None
 
 
-class MedianStopping:
+class MedianStopping(Configurable):
     """Stops a trial whose best value so far is below the median of the others
     at the same step (the median stopping rule).
 
@@ -37,6 +41,8 @@ class MedianStopping:
         True
         >>> policy.should_stop([(1, 0.9)], others)
         False
+        >>> policy.describe()
+        'MedianStopping(min_steps=1, min_trials=2)'
 
     References:
         Golovin et al., Google Vizier: A Service for Black-Box Optimization, KDD 2017.
@@ -68,13 +74,12 @@ class MedianStopping:
 
     def config(self) -> dict[str, Any]:
         return {
-            "policy": "MedianStopping",
             "min_steps": self.min_steps,
             "min_trials": self.min_trials,
         }
 
 
-class SuccessiveHalving:
+class SuccessiveHalving(Configurable):
     """Asynchronous successive halving (ASHA): at each rung, a trial goes on
     only if it is in the top `1 / reduction_factor` of the trials that reached
     that rung.
@@ -136,7 +141,6 @@ class SuccessiveHalving:
 
     def config(self) -> dict[str, Any]:
         return {
-            "policy": "SuccessiveHalving",
             "min_step": self.min_step,
             "reduction_factor": self.reduction_factor,
             "min_trials": self.min_trials,

@@ -14,14 +14,15 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
+from .._typing import Reward
 from ..symbolic import DNA
-from ._base import Algorithm, Reward, scalar_reward
+from ._base import Algorithm, scalar_reward
 from ._mutators import (
     Chain,
     Gaussian,
     Mutator,
-    OneOf,
     Operator,
+    RandomChoice,
     Recombinator,
     Uniform,
     UniformCrossover,
@@ -100,7 +101,7 @@ class Evolution(Algorithm):
         mutator: makes a child from a parent.
         recombinator: makes a child from two parents (None: `UniformCrossover()`,
             used only when `recombination_prob > 0`).
-            Each operator may also be given as its `describe()` dict, so
+            Each operator may also be given as its `to_json_value()`, so
             `Evolution(**algo.config())` rebuilds `algo`.
         recombination_prob: the probability to recombine before mutating.
         seed: the seed.
@@ -162,7 +163,7 @@ class Evolution(Algorithm):
         """The current population, oldest first."""
         return list(self._population)
 
-    def propose(self) -> DNA:
+    def _propose(self) -> DNA:
         pop = self._population
         if not pop or len(pop) + self._pending.total() < self.population_size:
             dna = self.spec.random_dna(self.rng)
@@ -174,7 +175,7 @@ class Evolution(Algorithm):
             parent = self.recombinator(self.spec, parent, other, self.rng)
         return self.mutator(self.spec, parent, self.rng)
 
-    def feedback(self, dna: DNA, reward: Reward) -> None:
+    def _feedback(self, dna: DNA, reward: Reward) -> None:
         dna = dna.use_spec(self.spec)
         if self._pending[dna]:
             self._pending[dna] -= 1
@@ -188,9 +189,9 @@ class Evolution(Algorithm):
     def config(self) -> dict[str, Any]:
         return {
             "population_size": self.population_size,
-            "selector": self.selector.describe(),
-            "mutator": self.mutator.describe(),
-            "recombinator": self.recombinator.describe(),
+            "selector": self.selector.to_json_value(),
+            "mutator": self.mutator.to_json_value(),
+            "recombinator": self.recombinator.to_json_value(),
             "recombination_prob": self.recombination_prob,
             "seed": self.seed,
         }
@@ -202,7 +203,8 @@ _OPERATORS: dict[str, type[Mutator] | type[Recombinator] | type[Selector]] = {
     "Uniform": Uniform,
     "Gaussian": Gaussian,
     "Chain": Chain,
-    "OneOf": OneOf,
+    "RandomChoice": RandomChoice,
+    "OneOf": RandomChoice,  # its earlier name (in stored studies)
     "UniformCrossover": UniformCrossover,
     "TournamentSelector": TournamentSelector,
 }
@@ -214,22 +216,24 @@ _EXAMPLES = {
 _T = TypeVar("_T")
 
 
-def operator_from_description(
+def operator_from_json_value(
     description: dict[str, Any],
 ) -> Mutator | Recombinator | Selector:
-    """Rebuilds a mutator, recombinator or selector from its `describe()`.
+    """Rebuilds a mutator, recombinator or selector from its `to_json_value()`.
 
     Args:
-        description: `{"name": ..., "args": {...}}`, nested for `Chain`/`OneOf`.
+        description: `{"name": ..., "args": {...}}`, nested for `Chain` and
+            `RandomChoice`.
 
     Raises:
         ValueError: if the description is malformed or names no known operator.
 
     Examples:
         >>> import morphax as mx
-        >>> m = mx.algorithms.mutators.OneOf([mx.algorithms.mutators.Uniform(), mx.algorithms.mutators.Gaussian(scale=0.3)])
-        >>> mx.algorithms.operator_from_description(m.describe()).describe() == m.describe()
-        True
+        >>> from morphax.algorithms import mutators
+        >>> m = mutators.RandomChoice([mutators.Uniform(), mutators.Gaussian(scale=0.3)])
+        >>> mx.algorithms.operator_from_json_value(m.to_json_value())
+        RandomChoice(mutators=[Uniform(), Gaussian(scale=0.3)], weights=None)
     """
     if not isinstance(description, dict) or set(description) != {"name", "args"}:
         raise ValueError(
@@ -240,14 +244,18 @@ def operator_from_description(
     if cls is None:
         raise ValueError(f"unknown operator {name!r}; known: {sorted(_OPERATORS)}")
     if "mutators" in args:
-        args["mutators"] = [operator_from_description(d) for d in args["mutators"]]
+        args["mutators"] = [operator_from_json_value(d) for d in args["mutators"]]
     return cls(**args)
+
+
+#: The earlier name of `operator_from_json_value`.
+operator_from_description = operator_from_json_value
 
 
 def _as_operator(value: Any, cls: type[_T], arg: str, who: str) -> _T:
     """`value` (an instance of `cls`, or its description) as an instance of `cls`."""
     if isinstance(value, dict):
-        value = operator_from_description(value)
+        value = operator_from_json_value(value)
     if not isinstance(value, cls):
         raise TypeError(
             f"{who} needs a {cls.__name__} as `{arg}` (e.g. {_EXAMPLES[arg]}), but got {value!r}"
@@ -285,7 +293,7 @@ class RegularizedEvolution(Evolution):
         mutator: None for `Uniform()` (one decision resampled).
         recombinator: None for `UniformCrossover()` (used only when
             `recombination_prob > 0`). Operators may also be given as their
-            `describe()` dicts, so `RegularizedEvolution(**algo.config())`
+            `to_json_value()`, so `RegularizedEvolution(**algo.config())`
             rebuilds `algo`.
         recombination_prob: the probability to recombine before mutating.
         seed: the seed.
@@ -348,8 +356,8 @@ class RegularizedEvolution(Evolution):
         return {
             "population_size": self.population_size,
             "tournament_size": self.tournament_size,
-            "mutator": self.mutator.describe(),
-            "recombinator": self.recombinator.describe(),
+            "mutator": self.mutator.to_json_value(),
+            "recombinator": self.recombinator.to_json_value(),
             "recombination_prob": self.recombination_prob,
             "seed": self.seed,
         }

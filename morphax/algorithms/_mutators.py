@@ -12,210 +12,36 @@ seeded generator stays deterministic.
 
 from __future__ import annotations
 
-import math
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..symbolic import DNA, Choice, DecisionPoint, DNASpec, Float, Int
-
-# -- the structure of a spec, as mutators need it -----------------------------
-
-
-class _Plan:
-    """Which columns hang under which (column, value), for one spec."""
-
-    def __init__(self, spec: DNASpec) -> None:
-        self.columns: list[DecisionPoint] = list(spec.columns)
-        n = len(self.columns)
-        kids: dict[tuple[int, int], list[int]] = {}
-        for p in self.columns:
-            if p.parent >= 0:
-                kids.setdefault((p.parent, p.parent_value), []).append(p.column)
-        # Preorder numbering: the descendants of column c are c + 1 .. end[c] - 1.
-        end = list(range(1, n + 1))
-        for p in reversed(self.columns):
-            if p.parent >= 0:
-                end[p.parent] = max(end[p.parent], end[p.column])
-        self._kids = kids
-        self._end = end
-
-    def under(self, column: int, value: int) -> list[int]:
-        """The columns that `column == value` enables (all depths, preorder)."""
-        out: list[int] = []
-        for q in self._kids.get((column, value), ()):
-            out.extend(range(q, self._end[q]))
-        return out
+from ..symbolic import DNA, Choice, DNASpec, Float, Int
+from ._base import Configurable
+from ._dna_edit import arrays, change, from_unit, options, plan_of, read, set_value, to_unit
 
 
-_plans: dict[int, tuple[weakref.ref[DNASpec], _Plan]] = {}
-
-
-def _plan(spec: DNASpec) -> _Plan:
-    # Keyed by identity: specs that compare equal may still differ in details.
-    got = _plans.get(id(spec))
-    if got is not None and got[0]() is spec:
-        return got[1]
-    if len(_plans) >= 64:
-        for key in [k for k, (ref, _) in _plans.items() if ref() is None] or list(_plans):
-            del _plans[key]
-    plan = _Plan(spec)
-    _plans[id(spec)] = (weakref.ref(spec), plan)
-    return plan
-
-
-def _f32(p: Float, x: float) -> float:
-    """`x` rounded to float32 (as the array form stores it), within bounds."""
-    return min(max(float(np.float32(x)), p.low), p.high)
-
-
-def _to_unit(p: Float, x: float) -> float:
-    if p.scale == "log":
-        return (math.log(x) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
-    return (x - p.low) / (p.high - p.low)
-
-
-def _from_unit(p: Float, u: float) -> float:
-    if p.scale == "log":
-        return _f32(p, math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low))))
-    return _f32(p, p.low + u * (p.high - p.low))
-
-
-def _random_picks(p: Choice, rng: np.random.Generator) -> list[int]:
-    if p.distinct:
-        picks = rng.choice(p.num_candidates, p.k, replace=False).tolist()
-    else:
-        picks = rng.integers(0, p.num_candidates, p.k).tolist()
-    return sorted(picks) if p.sorted else picks
-
-
-def _sample(
-    plan: _Plan, cols: Sequence[int], idx: list[int], val: list[float], rng: np.random.Generator
-) -> None:
-    """Fills `cols` (a set of whole sub-trees, in preorder) with random values."""
-    done: set[int] = set()
-    for c in cols:
-        if c in done:
-            continue
-        p = plan.columns[c]
-        if isinstance(p, Choice) and p.k > 1:
-            for q, j in zip(p.group, _random_picks(p, rng), strict=True):
-                idx[q] = j
-            done.update(p.group)
-        elif isinstance(p, Choice):
-            idx[c] = int(rng.integers(p.num_candidates))
-        elif isinstance(p, Int):
-            idx[c] = int(rng.integers(p.low, p.high + 1))
-        else:
-            assert isinstance(p, Float)
-            val[c] = _from_unit(p, float(rng.random()))
-
-
-def _set(
-    plan: _Plan, c: int, v: int, idx: list[int], val: list[float], rng: np.random.Generator
-) -> None:
-    """Sets a choice or int column and samples the decisions it newly enables."""
-    idx[c] = v
-    _sample(plan, plan.under(c, v), idx, val, rng)
-
-
-def _signature(plan: _Plan, cols: Sequence[int]) -> list[str]:
-    """The structure of a set of sub-trees, independent of where they sit."""
-    return [
-        f"{type(p).__name__}:{p.describe()}:{c - p.parent}" for c in cols for p in [plan.columns[c]]
-    ]
-
-
-def _swap_picks(
-    plan: _Plan, c: int, q: int, idx: list[int], val: list[float], rng: np.random.Generator
-) -> None:
-    """Swaps two picks of a manyof; their sub-decisions move along with them."""
-    a, b = idx[c], idx[q]
-    moves = [(plan.under(q, b), plan.under(c, b)), (plan.under(c, a), plan.under(q, a))]
-    copied = [([idx[s] for s in src], [val[s] for s in src]) for src, _ in moves]
-    idx[c], idx[q] = b, a
-    for (src, dst), (ids, vals) in zip(moves, copied, strict=True):
-        if _signature(plan, src) == _signature(plan, dst):
-            for d, i, x in zip(dst, ids, vals, strict=True):
-                idx[d], val[d] = i, x
-        else:  # the picks' sub-spaces differ (a shared named decision): resample
-            _sample(plan, dst, idx, val, rng)
-
-
-def _pick_options(p: Choice, idx: list[int]) -> list[int]:
-    """The values pick `p` of a manyof may change to, keeping its rules."""
-    cur = idx[p.column]
-    n = p.num_candidates
-    if p.sorted:
-        lo = idx[p.group[p.pick - 1]] if p.pick > 0 else 0
-        hi = idx[p.group[p.pick + 1]] if p.pick < p.k - 1 else n - 1
-        if p.distinct:
-            lo, hi = lo + (p.pick > 0), hi - (p.pick < p.k - 1)
-        return [j for j in range(lo, hi + 1) if j != cur]
-    # Unsorted: any other candidate (for distinct picks, taking one that
-    # another pick holds swaps the two).
-    return [j for j in range(n) if j != cur]
-
-
-def _options(p: DecisionPoint, idx: list[int]) -> list[int] | None:
-    """Other values of a discrete column, or None for a float column."""
-    if isinstance(p, Float):
-        return None
-    cur = idx[p.column]
-    if isinstance(p, Choice):
-        if p.k > 1:
-            return _pick_options(p, idx)
-        return [j for j in range(p.num_candidates) if j != cur]
-    assert isinstance(p, Int)
-    return [v for v in range(p.low, p.high + 1) if v != cur]
-
-
-def _arrays(spec: DNASpec, dna: DNA) -> tuple[list[int], list[float], list[bool]]:
-    arr = spec.to_array(dna)
-    return arr.indices.tolist(), arr.values.tolist(), arr.mask.tolist()
-
-
-def _read(spec: DNASpec, idx: list[int], val: list[float]) -> DNA:
-    dna: DNA = spec.from_array((np.asarray(idx, np.int32), np.asarray(val, np.float32)))
-    return dna
-
-
-def _change(
-    plan: _Plan, c: int, v: int, idx: list[int], val: list[float], rng: np.random.Generator
-) -> None:
-    """Sets discrete column `c` to `v`, keeping a distinct manyof distinct."""
-    p = plan.columns[c]
-    if isinstance(p, Choice) and p.k > 1 and p.distinct:
-        holder = [q for q in p.group if q != c and idx[q] == v]
-        if holder:
-            _swap_picks(plan, c, holder[0], idx, val, rng)
-            return
-    _set(plan, c, v, idx, val, rng)
-
-
-# -- mutators ---------------------------------------------------------------------
-
-
-class Operator:
+class Operator(Configurable):
     """Base class of search operators (mutators, recombinators, selectors).
 
     Subclasses implement `__call__` and list their constructor arguments in
-    `config()`; `describe()` names the operator and its arguments (JSON-ready).
+    `config()`; `describe()` is the one-line summary `Name(arg=value, ...)`
+    and `to_json_value()` the JSON-ready `{"name": ..., "args": ...}` that
+    `operator_from_json_value` rebuilds.
+
+    Examples:
+        >>> from morphax.algorithms import mutators
+        >>> m = mutators.Chain([mutators.Uniform(), mutators.Gaussian(scale=0.2)])
+        >>> m.describe()
+        'Chain(mutators=[Uniform(), Gaussian(scale=0.2)])'
+        >>> m.to_json_value()["args"]["mutators"][1]
+        {'name': 'Gaussian', 'args': {'scale': 0.2}}
     """
 
-    def config(self) -> dict[str, Any]:
-        """The JSON-ready constructor arguments."""
-        return {}
-
-    def describe(self) -> dict[str, Any]:
-        """`{"name": class name, "args": config()}`."""
+    def to_json_value(self) -> dict[str, Any]:
+        """`{"name": class name, "args": config()}` (JSON-ready)."""
         return {"name": type(self).__name__, "args": self.config()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Mutator(Operator):
@@ -242,7 +68,7 @@ class Uniform(Mutator):
         >>> spec = mx.dna_spec([mx.oneof(["a", "b", "c"]), mx.oneof(["x", "y"])])
         >>> parent = mx.DNA([0, 0])
         >>> child = mx.algorithms.mutators.Uniform()(spec, parent, np.random.default_rng(0))
-        >>> spec.validate(child); child != parent
+        >>> _ = spec.validate(child); child != parent
         True
 
     References:
@@ -251,12 +77,12 @@ class Uniform(Mutator):
     """
 
     def __call__(self, spec: DNASpec, dna: DNA, rng: np.random.Generator) -> DNA:
-        plan = _plan(spec)
-        idx, val, mask = _arrays(spec, dna)
+        plan = plan_of(spec)
+        idx, val, mask = arrays(spec, dna)
         moves: list[tuple[int, list[int] | None]] = []
         for c, active in enumerate(mask):
             if active:
-                opts = _options(plan.columns[c], idx)
+                opts = options(plan.columns[c], idx)
                 if opts is None or opts:
                     moves.append((c, opts))
         if not moves:
@@ -266,13 +92,13 @@ class Uniform(Mutator):
         if opts is None:
             assert isinstance(p, Float)
             for _ in range(16):  # float32 rounding may hit the same value
-                x = _from_unit(p, float(rng.random()))
+                x = from_unit(p, float(rng.random()))
                 if x != val[c]:
                     break
             val[c] = x
         else:
-            _change(plan, c, opts[int(rng.integers(len(opts)))], idx, val, rng)
-        return _read(spec, idx, val)
+            change(plan, c, opts[int(rng.integers(len(opts)))], idx, val, rng)
+        return read(spec, idx, val)
 
 
 class Gaussian(Mutator):
@@ -283,7 +109,7 @@ class Gaussian(Mutator):
     int moves by at least one step. An int that enables conditional decisions
     (a define-by-run depth) samples the decisions it newly enables. A DNA with
     no active float or int decision is returned unchanged (combine with
-    `Uniform` through `OneOf` or `Chain` for mixed spaces).
+    `Uniform` through `RandomChoice` or `Chain` for mixed spaces).
 
     Args:
         scale: the noise standard deviation, as a fraction of the range (> 0).
@@ -296,7 +122,7 @@ class Gaussian(Mutator):
         >>> import morphax as mx
         >>> spec = mx.dna_spec({"lr": mx.floatv(1e-4, 1e-1, scale="log"), "n": mx.intv(1, 8)})
         >>> child = mx.algorithms.mutators.Gaussian(scale=0.1)(spec, mx.DNA([1e-3, 4]), np.random.default_rng(0))
-        >>> spec.validate(child); child != mx.DNA([1e-3, 4])
+        >>> _ = spec.validate(child); child != mx.DNA([1e-3, 4])
         True
 
     References:
@@ -313,8 +139,8 @@ class Gaussian(Mutator):
         return {"scale": self.scale}
 
     def __call__(self, spec: DNASpec, dna: DNA, rng: np.random.Generator) -> DNA:
-        plan = _plan(spec)
-        idx, val, mask = _arrays(spec, dna)
+        plan = plan_of(spec)
+        idx, val, mask = arrays(spec, dna)
         cols = [
             c
             for c, active in enumerate(mask)
@@ -330,11 +156,11 @@ class Gaussian(Mutator):
         p = plan.columns[c]
         noise = float(rng.normal(0.0, self.scale))
         if isinstance(p, Float):
-            x = _from_unit(p, _reflect(_to_unit(p, val[c]) + noise))
+            x = from_unit(p, _reflect(to_unit(p, val[c]) + noise))
             for _ in range(16):  # float32 rounding may hit the same value
                 if x != val[c]:
                     break
-                x = _from_unit(p, _reflect(_to_unit(p, val[c]) + rng.normal(0.0, self.scale)))
+                x = from_unit(p, _reflect(to_unit(p, val[c]) + rng.normal(0.0, self.scale)))
             val[c] = x
         else:
             assert isinstance(p, Int)
@@ -344,8 +170,8 @@ class Gaussian(Mutator):
             if v == idx[c]:  # move at least one step, inside the range
                 step = 1 if noise >= 0 else -1
                 v = idx[c] + step if p.low <= idx[c] + step <= p.high else idx[c] - step
-            _set(plan, c, v, idx, val, rng)
-        return _read(spec, idx, val)
+            set_value(plan, c, v, idx, val, rng)
+        return read(spec, idx, val)
 
 
 def _reflect(u: float) -> float:
@@ -369,9 +195,9 @@ class Chain(Mutator):
         >>> import morphax as mx
         >>> spec = mx.dna_spec([mx.oneof([1, 2, 3]), mx.floatv(0.0, 1.0)])
         >>> m = mx.algorithms.mutators.Chain([mx.algorithms.mutators.Uniform(), mx.algorithms.mutators.Gaussian(scale=0.2)])
-        >>> spec.validate(m(spec, mx.DNA([0, 0.5]), np.random.default_rng(0)))
-        >>> m.describe()["args"]["mutators"][1]
-        {'name': 'Gaussian', 'args': {'scale': 0.2}}
+        >>> _ = spec.validate(m(spec, mx.DNA([0, 0.5]), np.random.default_rng(0)))
+        >>> m.describe()
+        'Chain(mutators=[Uniform(), Gaussian(scale=0.2)])'
 
     References:
         The composition of gradient transformations in optax (`optax.chain`).
@@ -381,7 +207,7 @@ class Chain(Mutator):
         self.mutators = _mutator_list(mutators, "Chain")
 
     def config(self) -> dict[str, Any]:
-        return {"mutators": [m.describe() for m in self.mutators]}
+        return {"mutators": [m.to_json_value() for m in self.mutators]}
 
     def __call__(self, spec: DNASpec, dna: DNA, rng: np.random.Generator) -> DNA:
         for m in self.mutators:
@@ -389,8 +215,8 @@ class Chain(Mutator):
         return dna
 
 
-class OneOf(Mutator):
-    """Applies one of several mutators, drawn per call.
+class RandomChoice(Mutator):
+    """Applies one of several mutators, drawn at random per call.
 
     Args:
         mutators: a non-empty sequence of mutators.
@@ -405,8 +231,8 @@ class OneOf(Mutator):
         >>> import numpy as np
         >>> import morphax as mx
         >>> spec = mx.dna_spec([mx.oneof([1, 2, 3]), mx.floatv(0.0, 1.0)])
-        >>> m = mx.algorithms.mutators.OneOf([mx.algorithms.mutators.Uniform(), mx.algorithms.mutators.Gaussian()], weights=[3, 1])
-        >>> spec.validate(m(spec, mx.DNA([0, 0.5]), np.random.default_rng(0)))
+        >>> m = mx.algorithms.mutators.RandomChoice([mx.algorithms.mutators.Uniform(), mx.algorithms.mutators.Gaussian()], weights=[3, 1])
+        >>> _ = spec.validate(m(spec, mx.DNA([0, 0.5]), np.random.default_rng(0)))
         >>> m.config()["weights"]
         [0.75, 0.25]
 
@@ -418,19 +244,19 @@ class OneOf(Mutator):
     def __init__(
         self, mutators: Sequence[Mutator], *, weights: Sequence[float] | None = None
     ) -> None:
-        self.mutators = _mutator_list(mutators, "OneOf")
+        self.mutators = _mutator_list(mutators, "RandomChoice")
         self.weights: list[float] | None = None
         if weights is not None:
             w = [float(x) for x in weights]
             if len(w) != len(self.mutators) or any(not x >= 0 for x in w) or not sum(w) > 0:
                 raise ValueError(
-                    f"OneOf needs one non-negative weight per mutator, not all zero, but got "
+                    f"RandomChoice needs one non-negative weight per mutator, not all zero, but got "
                     f"weights={list(weights)!r} for {len(self.mutators)} mutators"
                 )
             self.weights = [x / sum(w) for x in w]
 
     def config(self) -> dict[str, Any]:
-        return {"mutators": [m.describe() for m in self.mutators], "weights": self.weights}
+        return {"mutators": [m.to_json_value() for m in self.mutators], "weights": self.weights}
 
     def __call__(self, spec: DNASpec, dna: DNA, rng: np.random.Generator) -> DNA:
         n = len(self.mutators)
@@ -477,15 +303,15 @@ class UniformCrossover(Recombinator):
         >>> spec = mx.dna_spec([mx.oneof(["a", {"k": mx.oneof([3, 5])}]), mx.floatv(0.0, 1.0)])
         >>> child = mx.algorithms.mutators.UniformCrossover()(
         ...     spec, mx.DNA([0, 0.25]), mx.DNA([1, 1, 0.75]), np.random.default_rng(0))
-        >>> spec.validate(child)
+        >>> _ = spec.validate(child)
 
     References:
         Syswerda, Uniform Crossover in Genetic Algorithms, ICGA 1989.
     """
 
     def __call__(self, spec: DNASpec, a: DNA, b: DNA, rng: np.random.Generator) -> DNA:
-        plan = _plan(spec)
-        parents = [_arrays(spec, a), _arrays(spec, b)]
+        plan = plan_of(spec)
+        parents = [arrays(spec, a), arrays(spec, b)]
         n = len(plan.columns)
         idx, val, on = [0] * n, [0.0] * n, [False] * n
         decided: set[int] = set()
@@ -510,7 +336,7 @@ class UniformCrossover(Recombinator):
                 continue
             src = sources[int(rng.random() < 0.5)] if len(sources) == 2 else sources[0]
             idx[c], val[c] = src[0][c], src[1][c]
-        return _read(spec, idx, val)
+        return read(spec, idx, val)
 
 
 def _picks_ok(p: Choice, picks: list[int]) -> bool:

@@ -14,8 +14,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._typing import Reward
 from ..symbolic import DNA
-from ._base import Algorithm, Reward
+from ._base import Algorithm
 from ._evolution import _as_operator, _check_int, _check_prob
 from ._mutators import Mutator, Recombinator, Uniform, UniformCrossover
 
@@ -232,7 +233,7 @@ class NSGA2(Algorithm):
         """The current parent population (with ranks and crowding distances)."""
         return list(self._parents)
 
-    def propose(self) -> DNA:
+    def _propose(self) -> DNA:
         if not self._parents:
             return self.spec.random_dna(self.rng)
         a = self._tournament()
@@ -249,7 +250,7 @@ class NSGA2(Algorithm):
             return b.dna
         return a.dna
 
-    def feedback(self, dna: DNA, reward: Reward) -> None:
+    def _feedback(self, dna: DNA, reward: Reward) -> None:
         dna = dna.use_spec(self.spec)
         objs = self._objectives(reward)
         if objs is None:
@@ -306,8 +307,8 @@ class NSGA2(Algorithm):
         return {
             "objectives": list(self._names),
             "population_size": self.population_size,
-            "mutator": self.mutator.describe(),
-            "recombinator": self.recombinator.describe(),
+            "mutator": self.mutator.to_json_value(),
+            "recombinator": self.recombinator.to_json_value(),
             "recombination_prob": self.recombination_prob,
             "seed": self.seed,
         }

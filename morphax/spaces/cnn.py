@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-import morphax as mx
+from ..symbolic import oneof, register
 
 Activation = Callable[[jax.Array], jax.Array]
 NORMS = ("none", "batch", "layer")
@@ -28,7 +28,7 @@ class Block:
     kernel_size: int = 3
 
 
-mx.register(Block, name="morphax.spaces.Block")
+register(Block, name="morphax.spaces.Block")
 
 
 def _norm(kind: str, x: jax.Array, train: bool) -> jax.Array:
@@ -96,7 +96,7 @@ class MLP(nn.Module):
 
 
 for _cls in (ConvNet, MLP):
-    mx.register(_cls, name=f"morphax.spaces.{_cls.__name__}")
+    register(_cls, name=f"morphax.spaces.{_cls.__name__}")
 
 DEFAULT_ACTIVATIONS: tuple[Activation, ...] = (nn.relu, nn.gelu, nn.swish)
 
@@ -131,15 +131,15 @@ def cnn_space(
     if max_depth < 1:
         raise ValueError(f"cnn_space needs max_depth >= 1, but got {max_depth}")
     depth_options = [
-        tuple(Block(mx.oneof(list(widths)), mx.oneof(list(kernel_sizes))) for _ in range(depth))
+        tuple(Block(oneof(list(widths)), oneof(list(kernel_sizes))) for _ in range(depth))
         for depth in range(1, max_depth + 1)
     ]
     return ConvNet(
-        blocks=mx.oneof(depth_options, name="depth"),
+        blocks=oneof(depth_options, name="depth"),
         num_classes=num_classes,
-        activation=mx.oneof(list(activations), name="activation"),
-        norm=mx.oneof(list(norms), name="norm"),
-        residual=mx.oneof([False, True], name="residual") if residual else False,
+        activation=oneof(list(activations), name="activation"),
+        norm=oneof(list(norms), name="norm"),
+        residual=oneof([False, True], name="residual") if residual else False,
     )
 
 
@@ -160,13 +160,13 @@ def mlp_space(
     if max_depth < 1 or not widths or not activations:
         raise ValueError("mlp_space needs max_depth >= 1 and non-empty widths and activations")
     return MLP(
-        hidden=mx.oneof(
-            [tuple(mx.oneof(list(widths)) for _ in range(d)) for d in range(1, max_depth + 1)],
+        hidden=oneof(
+            [tuple(oneof(list(widths)) for _ in range(d)) for d in range(1, max_depth + 1)],
             name="depth",
         ),
         num_classes=num_classes,
-        activation=mx.oneof(list(activations), name="activation"),
-        layer_norm=mx.oneof([False, True], name="layer_norm"),
+        activation=oneof(list(activations), name="activation"),
+        layer_norm=oneof([False, True], name="layer_norm"),
     )
 
 

@@ -64,8 +64,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-import morphax as mx
-
+from ..symbolic import HyperValue, register
 from .nasbench201 import EDGES, OPS, Cell, arch_string, cell_space, parse_arch_string
 
 __all__ = ["NB201Cell", "NB201Net", "net_space", "to_net"]
@@ -243,13 +242,13 @@ class NB201Net(nn.Module):
 
     def __post_init__(self) -> None:
         # A space holds hyper-values here: they are checked once materialized.
-        if not isinstance(self.cell, Cell | mx.HyperValue):
+        if not isinstance(self.cell, Cell | HyperValue):
             object.__setattr__(
                 self, "cell", Cell(edges=_check_ops(self.cell, "NB201Net(cell=...)"))
             )
         for field in ("channels", "cells_per_stage", "num_classes"):
             value = getattr(self, field)
-            if isinstance(value, mx.HyperValue):
+            if isinstance(value, HyperValue):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"NB201Net needs {field} >= 1 (an int), but got {field}={value!r}")
@@ -258,7 +257,7 @@ class NB201Net(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         if not isinstance(self.cell, Cell) or any(
-            isinstance(op, mx.HyperValue) for op in self.cell.edges
+            isinstance(op, HyperValue) for op in self.cell.edges
         ):
             raise ValueError(
                 "NB201Net.cell still holds hyper-values: this is a search space, not a "
@@ -284,7 +283,7 @@ class NB201Net(nn.Module):
 
 
 for _cls in (NB201Cell, NB201Net):
-    mx.register(_cls, name=f"morphax.spaces.{_cls.__name__}")
+    register(_cls, name=f"morphax.spaces.{_cls.__name__}")
 
 
 def net_space(*, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10) -> NB201Net:
