@@ -34,6 +34,7 @@ from .symbolic import Float as Float
 from .symbolic import FloatV as FloatV
 from .symbolic import HyperValue as HyperValue
 from .symbolic import Int as Int
+from .symbolic import NodeType as NodeType
 from .symbolic import IntV as IntV
 from .symbolic import ManyOf as ManyOf
 from .symbolic import OneOf as OneOf
@@ -61,6 +62,7 @@ from .symbolic import query as query
 from .symbolic import random_sample as random_sample
 from .symbolic import rebind as rebind
 from .symbolic import register as register
+from .symbolic import register_node as register_node
 from .symbolic import resolving as resolving
 from .symbolic import space as space
 from .symbolic import symbolic as symbolic

@@ -19,13 +19,21 @@ PUBLIC = [
     "current_resolver", "dna_spec", "encode", "eq", "floatv", "format_path", "from_json", "get",
     "intv", "iter", "manyof", "materialize", "oneof", "parse_path", "query", "random_sample",
     "rebind", "register", "resolving", "space", "symbolic", "to_json", "trace", "traverse",
+    "NodeType", "register_node",
+]  # fmt: skip
+INTEROP = [
     "from_pyglove", "from_pyglove_dna", "from_pyglove_spec", "to_pyglove_dna", "to_pyglove_spec",
 ]  # fmt: skip
 
 
 def test_every_public_name_is_exported() -> None:
+    import morphax.interop
+
     for name in PUBLIC:
         assert getattr(mx, name) is getattr(mxs, name), name
+    for name in INTEROP:
+        assert getattr(mx, name) is getattr(morphax.interop, name), name
+        assert not hasattr(mxs, name), f"{name} moved to morphax.interop"
 
 
 ALGORITHMS = [
@@ -37,7 +45,7 @@ ALGORITHMS = [
 def test_algorithms_and_tuning_names() -> None:
     for name in ALGORITHMS:
         assert hasattr(mx.algorithms, name), name
-    for name in ("Uniform", "Gaussian", "Chain", "OneOf", "UniformCrossover"):
+    for name in ("Uniform", "Gaussian", "Chain", "RandomChoice", "UniformCrossover"):
         assert hasattr(mx.algorithms.mutators, name), name
     for name in (
         "cnn_space",
