@@ -77,7 +77,7 @@ class StoredTrial(Trial):
             row.finished,
         )
 
-    @property  # type: ignore[override]
+    @property
     def program(self) -> Any:
         value = self.__dict__.get("_program", _PENDING)
         if value is _PENDING:
@@ -90,7 +90,7 @@ class StoredTrial(Trial):
         if value is not _PENDING:
             self.__dict__["_program"] = value
 
-    @property  # type: ignore[override]
+    @property
     def dna(self) -> DNA:
         value = self.__dict__.get("_dna", _PENDING)
         if value is _PENDING:
