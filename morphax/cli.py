@@ -396,13 +396,17 @@ def _summary(store: str, name: str, out: TextIO, plot: str | None) -> int:
 
 
 def _program_text(trial: Any) -> str:
-    if trial.program is None:
+    try:
+        program = trial.program
+    except ValueError as e:  # a row that cannot be decoded (or was never stored) says why
+        return f"DNA {list(trial.dna.values)} ({e})"
+    if program is None:
         return f"DNA {list(trial.dna.values)} (its classes are not registered in this process)"
-    text = _describe(trial.program)
-    if type(trial.program).__name__ == "Cell":
+    text = _describe(program)
+    if type(program).__name__ == "Cell":
         from .spaces import nasbench201 as nb
 
-        text += f" = {nb.arch_string(trial.program)}"
+        text += f" = {nb.arch_string(program)}"
     return text
 
 

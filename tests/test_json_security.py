@@ -315,6 +315,7 @@ def test_morphax_show_of_a_tampered_study_runs_nothing(
     # and what could not be loaded is named.
     _tamper(path, best, json.dumps(_attacks(bomb)["call"]))
     code, out = _show(path)
+    assert code == 0, out
     assert sum(1 for line in out.splitlines() if " completed " in line) == 4
     assert f"trial #{best}" in out and "unknown name 'jax.numpy.load'" in out
     assert not marker.exists()
@@ -347,3 +348,19 @@ def test_an_unserializable_program_records_why(tmp_path: Path) -> None:
     # A row without a program (an older study file) is None, as before.
     _tamper(path, 1, None)
     assert mx.load_study(path).trials[0].program is None
+
+
+def test_registering_the_missing_class_later_still_resumes(tmp_path: Path) -> None:
+    def late_act(x: Any) -> Any:
+        return x
+
+    space = {"x": mx.oneof([1, 2, 3]), "act": late_act}
+    path = tmp_path / "study.db"
+    for trial in mx.search(space, Random(seed=0), num_trials=2, store=path):
+        trial.report(1.0)
+    mx.register(late_act, name="tests.late_act")  # what the message advises
+    ran = 0
+    for trial in mx.search(space, Random(seed=0), num_trials=3, store=path):
+        ran += 1
+        trial.report(2.0)
+    assert ran == 1 and len(mx.load_study(path).trials) == 3

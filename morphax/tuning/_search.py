@@ -107,7 +107,10 @@ class Search:
             self.algorithm.describe(),
             self.objective.to_json(),
         )
-        same_program = row.space_json is None or space_json is None or row.space_json == space_json
+        # A space that could not be stored (`{"$unstored": ...}`) is compared by its spec
+        # alone, so registering the missing class afterwards still resumes the study.
+        unknown = [t for t in (row.space_json, space_json) if t is None or '"$unstored"' in t[:16]]
+        same_program = bool(unknown) or row.space_json == space_json
         if row.spec_fingerprint != self.spec.fingerprint or not same_program:
             raise ValueError(
                 f"study {self.name!r} in {self.store.path!r} was made for another space "
