@@ -171,7 +171,7 @@ class Call:
 
 
 def _build_call(node: Call, built: dict[Any, Any]) -> Any:
-    bound = inspect.BoundArguments(node.factory.signature, built)  # type: ignore[arg-type]
+    bound = inspect.BoundArguments(node.factory.signature, built)
     return node.factory.target(*bound.args, **bound.kwargs)
 
 

@@ -57,6 +57,9 @@ class HyperValue:
     name: str | None
     site: str
 
+    def __init__(self, *args: Any, site: str | None = None, **kwargs: Any) -> None:
+        raise TypeError("HyperValue is abstract: use OneOf, ManyOf, FloatV or IntV")
+
     def _init(self, name: Any, site: str | None) -> str:
         site = site if site is not None else _call_site(3)
         if name is not None and (not isinstance(name, str) or not name):

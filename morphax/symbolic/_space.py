@@ -209,7 +209,7 @@ def _choice_plan(fns: list[Plan], point: Choice) -> Plan:
         i = next(it)
         if check(i) is None:
             raise _bad(point, i)
-        v = fns[i](it, sh)
+        v = fns[i](it, sh)  # type: ignore[index]
         if name is not None:
             sh[name] = v
         return v
@@ -222,13 +222,14 @@ def _manyof_plan(pick_fns: list[list[Plan]], picks_of: list[Choice]) -> Plan:
     name = first.name
 
     def manyof(it: Iterator[DNAValue], sh: dict[str, Any]) -> Any:
-        picks, out = [], []
+        picks: list[int] = []
+        out = []
         for fns in pick_fns:
             i = next(it)
             if first.check(i) is None:
                 raise _bad(first, i)
-            picks.append(i)
-            out.append(fns[i](it, sh))
+            picks.append(i)  # type: ignore[arg-type]
+            out.append(fns[i](it, sh))  # type: ignore[index]
         why = first.check_picks(picks)
         if why is not None:
             raise ValueError(f"DNA picks {picks} for manyof {first.manyof_id!r}, which {why}")

@@ -77,7 +77,7 @@ class DNASpec:
             if isinstance(p, Choice) and p.k > 1 and p.pick == 0:
                 group = tuple(q.column for q in out[i : i + p.k])
                 for j in range(i, i + p.k):
-                    q = dataclasses.replace(out[j], group=group)
+                    q = dataclasses.replace(out[j], group=group)  # type: ignore[call-arg]
                     out[j] = self.columns[q.column] = q
         return tuple(out)
 
