@@ -29,6 +29,7 @@ from ._dna import DNA
 from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf
 from ._nodes import dataclass_keys, node_type
 from ._registry import data_class, lookup, register, registered_name
+from ._space import Space
 
 #: How deeply morphax JSON may nest (dicts and lists); deeper input is refused.
 MAX_DEPTH = 200
@@ -226,8 +227,6 @@ def _leaf(obj: Any, path: _Path) -> Any:
             "shape": list(obj.shape),
             "data": obj.ravel().tolist(),
         }
-    from ._space import Space
-
     if isinstance(obj, Space):
         return {"$type": "space", "program": _enc(obj.program, path)}
     if callable(obj):
@@ -422,8 +421,6 @@ def _dec_ndarray(value: dict[str, Any], path: _Path, depth: int) -> np.ndarray:
 
 
 def _dec_space(value: dict[str, Any], path: _Path, depth: int) -> Any:
-    from ._space import Space
-
     return Space(_dec(value["program"], (path, "program"), depth + 1))
 
 
