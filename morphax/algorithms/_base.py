@@ -195,9 +195,6 @@ class Algorithm(Configurable):
         recognize the algorithm it was run with."""
         return {"algorithm": type(self).__name__, **self.config()}
 
-    def describe(self) -> Any:  # TEMP: tuning still reads the dict; removed below
-        return self.to_json_value()
-
 
 def scalar_reward(reward: Reward, who: str) -> float | None:
     """The float of a single-objective reward (None stays None)."""
