@@ -226,13 +226,21 @@ def test_one_shot_materialize_is_cached_and_sees_edits() -> None:
     from morphax.symbolic import _api
 
     assert mx.materialize(prog, mx.DNA([1, 0])) == {"w": 32, "act": "relu"}
-    first = _api._CACHE[id(prog)]
+    first = _api._CACHE[id(prog)][1]
     assert mx.materialize(prog, mx.DNA([0, 1])) == {"w": 16, "act": "gelu"}
-    assert _api._CACHE[id(prog)] is first  # no recompile
+    assert _api._CACHE[id(prog)][1] is first  # no recompile
     mx.rebind(prog, {"w": mx.oneof([1, 2, 3])})
     assert mx.materialize(prog, mx.DNA([2, 0])) == {"w": 3, "act": "relu"}
     prog["act"] = mx.oneof(["tanh"])
     assert mx.materialize(prog, mx.DNA([2, 0])) == {"w": 3, "act": "tanh"}
+    prog["act"].candidates[0] = "selu"  # an edit deep inside a hyper-value
+    assert mx.materialize(prog, mx.DNA([2, 0])) == {"w": 3, "act": "selu"}
+    nested = {"layers": [{"w": mx.oneof([1, 2])}]}
+    assert mx.materialize(nested, mx.DNA([1])) == {"layers": [{"w": 2}]}
+    nested["layers"][0]["w"] = mx.oneof([7, 8])
+    assert mx.materialize(nested, mx.DNA([1])) == {"layers": [{"w": 8}]}
+    nested["layers"].append({"v": mx.oneof([5])})
+    assert mx.materialize(nested, mx.DNA([0, 0])) == {"layers": [{"w": 7}, {"v": 5}]}
 
 
 # 10 (the fingerprint part). Candidate values and class identities change it.

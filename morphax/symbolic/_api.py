@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from ._call import Call
 from ._dna import DNA, DNAValue
 from ._dynamic import DynamicSpace, no_decisions_error
+from ._nodes import node_type
 from ._space import Space
 from ._spec import DNASpec
-from ._tree import sym_eq
 
 AnySpace = Space | DynamicSpace
 
-# Compiled spaces of recent raw programs, by id: a hit must still equal the
-# program (the space keeps a snapshot), so edits and rebinds are always seen.
-_CACHE: OrderedDict[int, Space] = OrderedDict()
+# Compiled spaces of recent raw programs, with what each program's mutable
+# nodes held at compile time (see `_watch`): a hit needs every one unchanged.
+_Watch = list[tuple[Any, Any, tuple[Any, ...]]]
+_CACHE: OrderedDict[int, tuple[Any, Space, _Watch]] = OrderedDict()
 _CACHE_SIZE = 32
 
 
@@ -41,18 +44,68 @@ def space(program: Any) -> AnySpace:
     return compiled
 
 
+def _watch(program: Any) -> _Watch:
+    """Each mutable node of `program` (lists, dicts, calls, ...) with its children.
+
+    Immutable nodes (tuples, Flax modules, hyper-values, partials) cannot change
+    in place, so a program whose mutable nodes still hold the very same
+    children (by identity, under the same keys) is unchanged; an in-place edit
+    of a leaf (a numpy array) is the one change this does not see. Entries are
+    `(list, None, items)`, `(dict, keys, values)` or `(node, node_type, pairs)`.
+    """
+    out: _Watch = []
+    stack = [program]
+    while stack:
+        node = stack.pop()
+        nt = node_type(node)
+        if nt is None:
+            continue
+        if type(node) is list:
+            out.append((node, None, tuple(node)))
+            stack.extend(node)
+            continue
+        args = node.args if isinstance(node, Call) else node if type(node) is dict else None
+        if args is not None:
+            out.append((args, tuple(args), tuple(args.values())))
+            stack.extend(args.values())
+            continue
+        kids = nt.flatten(node)
+        if nt.is_mutable(node):
+            out.append((node, nt, tuple(kids)))
+        stack.extend(v for _, v in kids)
+    return out
+
+
+def _unchanged(watch: _Watch) -> bool:
+    for node, how, kids in watch:
+        if how is None:  # a list
+            if len(node) != len(kids) or not all(map(operator.is_, node, kids)):
+                return False
+        elif type(how) is tuple:  # a dict: keys, then values by identity
+            if tuple(node) != how or not all(map(operator.is_, node.values(), kids)):
+                return False
+        else:
+            now = how.flatten(node)
+            if len(now) != len(kids):
+                return False
+            for (k, v), (k0, v0) in zip(now, kids, strict=True):
+                if v is not v0 or k != k0:
+                    return False
+    return True
+
+
 def _cached(program: Any) -> AnySpace:
-    """`space(program)`, reused while `program` equals the compiled snapshot."""
+    """`space(program)`, reused while `program` is unchanged since it was compiled."""
     if isinstance(program, Space | DynamicSpace):
         return program
     key = id(program)
     hit = _CACHE.get(key)
-    if hit is not None and sym_eq(hit.program, program):
+    if hit is not None and hit[0] is program and _unchanged(hit[2]):
         _CACHE.move_to_end(key)
-        return hit
+        return hit[1]
     compiled = space(program)
     assert isinstance(compiled, Space)
-    _CACHE[key] = compiled
+    _CACHE[key] = (program, compiled, _watch(program))
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return compiled
