@@ -115,6 +115,6 @@ def test_rebind_keeps_hyper_value_invariants(case: str) -> None:
     make, update = REBINDS[case]
     program = {"x": make()}
     before = mx.clone(program)
-    with pytest.raises(ValueError, match=r"cannot rebind 'x\.\w+' to .*: `\w+` needs"):
+    with pytest.raises(ValueError, match=r"cannot rebind 'x\.\w+' to .*: `\w+` .*needs"):
         mx.rebind(program, update)
     assert program == before  # nothing changed
