@@ -30,6 +30,20 @@ def test_dna_array_json_round_trips(space: Any, seed: int) -> None:
     mxt.check_dna_round_trips(space, mx.dna_spec(space).random_dna(seed))
 
 
+@given(space=strategies.spaces(), seed=st.integers(0, 2**31 - 1))
+def test_compiled_plan_and_decider_walk_agree(space: Any, seed: int) -> None:
+    # Issue 7: one id scheme, so the two ways to make a child never disagree.
+    mxt.check_deciders_agree(space, mx.dna_spec(space).random_dna(seed))
+
+
+def test_decider_walk_of_a_manyof_of_one() -> None:
+    space = {"m": mx.manyof(1, ["a", "b"])}
+    mxt.check_deciders_agree(space, mx.DNA([1]))
+    assert mx.dna_spec(space).to_dict(mx.DNA([1])) == {"m": [1]}
+    traced = mx.trace(lambda: mx.manyof(1, ["a", "b"], name="m"))
+    assert mx.materialize(traced, mx.DNA([1]))() == ["b"]
+
+
 @given(program=strategies.programs())
 def test_json_round_trip_of_random_programs(program: Any) -> None:
     mxt.check_json_round_trip(program)

@@ -18,6 +18,7 @@ from ._dynamic import ChildResolver as ChildResolver
 from ._dynamic import DynamicChild as DynamicChild
 from ._dynamic import DynamicSpace as DynamicSpace
 from ._dynamic import TraceResolver as TraceResolver
+from ._dynamic import resolve_fields as resolve_fields
 from ._dynamic import trace as trace
 from ._hyper import FloatV as FloatV
 from ._hyper import HyperValue as HyperValue

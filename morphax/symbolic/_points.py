@@ -115,7 +115,8 @@ class Choice(DecisionPoint):
 
     @property
     def is_manyof(self) -> bool:
-        return self.k > 1
+        """Whether this is a pick of a manyof (also of a manyof with k=1)."""
+        return bool(self.manyof_id)
 
     def size(self) -> int | float:
         return sum(subspace_size(s) for s in self.subspaces)

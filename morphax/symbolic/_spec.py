@@ -166,7 +166,7 @@ class DNASpec:
         """
         out: dict[str, Any] = {}
         for p, v in self.decode(dna):
-            if isinstance(p, Choice) and p.k > 1:
+            if isinstance(p, Choice) and p.is_manyof:
                 out.setdefault(p.manyof_id, []).append(v)
             else:
                 out[p.id] = v

@@ -33,6 +33,7 @@ from ._algorithms import record_proposals as record_proposals
 from ._algorithms import run_algorithm as run_algorithm
 from ._compiles import CompileLog as CompileLog
 from ._compiles import log_compilations as log_compilations
+from ._spaces import check_deciders_agree as check_deciders_agree
 from ._spaces import check_dna_round_trips as check_dna_round_trips
 from ._spaces import check_encode_inverts_materialize as check_encode_inverts_materialize
 from ._spaces import check_json_round_trip as check_json_round_trip

@@ -140,12 +140,42 @@ def check_space_size(space: Any, *, max_size: int = 2000) -> None:
         )
 
 
+def check_deciders_agree(space: Any, dna: mx.DNA) -> None:
+    """The compiled space and the decider walk make the same child of `dna`.
+
+    A static space materializes through a compiled plan; the runtime modes
+    (tracing, a define-by-run child, a supernet) decide the same hyper-values
+    through `resolve_fields` under a resolver. Both must give one child,
+    under the same decision ids.
+
+    Raises:
+        AssertionError: with both children.
+
+    Examples:
+        >>> import morphax as mx
+        >>> from morphax.testing import check_deciders_agree
+        >>> check_deciders_agree({"op": mx.oneof([1, {"k": mx.oneof([3, 5])}])}, mx.DNA([1, 0]))
+    """
+    from morphax.symbolic import ChildResolver, resolve_fields, resolving
+
+    compiled = mx.space(space)
+    planned = compiled.materialize(dna)
+    with resolving(ChildResolver(compiled.spec.to_dict(dna), compiled.spec)):
+        walked = resolve_fields(space)
+    if not mx.eq(planned, walked):
+        raise _fail(
+            "the compiled plan and the decider walk agree",
+            space,
+            f"for {dna!r} the plan gives {planned!r}, the walk {walked!r}",
+        )
+
+
 def check_space_laws(space: Any, *, seeds: Iterable[int] = range(5), max_size: int = 2000) -> None:
     """Runs every space law on `space`, with random DNA from each seed.
 
     The laws: encode inverts materialize and materialize inverts encode,
     DNA round trips through arrays and JSON, the space and its children round
-    trip through JSON, and `space_size` counts the enumeration (finite spaces
+    trip through JSON, the compiled plan and the decider walk agree, and `space_size` counts the enumeration (finite spaces
     of at most `max_size` points).
 
     Raises:
@@ -168,4 +198,5 @@ def check_space_laws(space: Any, *, seeds: Iterable[int] = range(5), max_size: i
         check_materialize_inverts_encode(space, child)
         check_json_round_trip(child)
         check_dna_round_trips(space, dna)
+        check_deciders_agree(space, dna)
     check_space_size(space, max_size=max_size)
