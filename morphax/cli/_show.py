@@ -1,0 +1,115 @@
+"""`morphax show` and `morphax plot`, and the summary a search ends with."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import math
+import statistics
+from typing import Any, TextIO
+
+from ._choices import CLIError
+
+
+def _describe(program: Any) -> str:
+    """A one-line description of a child program (a Flax module, a cell...)."""
+    if dataclasses.is_dataclass(program) and not isinstance(program, type):
+        fields = [
+            f for f in dataclasses.fields(program) if f.init and f.name not in ("parent", "name")
+        ]
+        args = ", ".join(f"{f.name}={_describe(getattr(program, f.name))}" for f in fields)
+        return f"{type(program).__name__}({args})"
+    if isinstance(program, list):
+        return "[" + ", ".join(_describe(v) for v in program) + "]"
+    if isinstance(program, tuple):
+        inner = ", ".join(_describe(v) for v in program)
+        return f"({inner},)" if len(program) == 1 else f"({inner})"
+    if isinstance(program, dict):
+        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in program.items()) + "}"
+    if callable(program) and hasattr(program, "__name__"):
+        return str(program.__name__)
+    return repr(program)
+
+
+def _summary(store: str, name: str, out: TextIO, plot: str | None) -> int:
+    study = _open(store, name)
+    done = study.completed
+    if not done:
+        print(f"\nno completed trials in {store} (study {name!r})", file=out)
+        return 1
+    best = study.best(1)[0]
+    median = statistics.median(t.metrics["valid_accuracy"] for t in done)
+    held_out = best.metrics.get("test_accuracy", math.nan)
+    print(f"\nbest of {len(done)} completed trials: trial #{best.id}", file=out)
+    print(f"  best architecture: {_program_text(best)}", file=out)
+    print(
+        f"  valid accuracy {best.metrics['valid_accuracy']:.4f}; "
+        f"held-out test accuracy {held_out:.4f}",
+        file=out,
+    )
+    print(
+        f"  median trial valid accuracy {median:.4f}: the best beats it by "
+        f"{best.metrics['valid_accuracy'] - median:.4f}",
+        file=out,
+    )
+    path = study.plot(plot)
+    print(f"study: {store} (study {name!r}); plot: {path}", file=out)
+    return 0
+
+
+def _program_text(trial: Any) -> str:
+    try:
+        program = trial.program
+    except ValueError as e:  # a row that cannot be decoded (or was never stored) says why
+        return f"DNA {list(trial.dna.values)} ({e})"
+    if program is None:
+        return f"DNA {list(trial.dna.values)} (its classes are not registered in this process)"
+    text = _describe(program)
+    if type(program).__name__ == "Cell":
+        from ..spaces import nasbench201 as nb
+
+        text += f" = {nb.arch_string(program)}"
+    return text
+
+
+# ---------------------------------------------------------------------------
+# show and plot.
+
+
+def _open(store: str, name: str | None) -> Any:
+    import morphax as mx
+
+    with contextlib.suppress(ImportError):  # registers the classes stored programs name
+        import morphax.spaces.cnn  # noqa: F401
+    try:
+        return mx.load_study(store, name)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    study = _open(args.store, args.name)
+    print(f"{study!r}\nalgorithm: {study.algorithm}")
+    df = study.to_dataframe()
+    if len(df):
+        cols = [c for c in df.columns if c != "dna"]
+        print(df[cols].to_string(max_rows=args.rows, float_format=lambda v: f"{v:.4f}"))
+    best = study.best(args.top)
+    if best:
+        print(f"\nbest {len(best)} programs:")
+    for i, t in enumerate(best, 1):
+        print(f"#{i} trial {t.id} reward {_reward_text(t.reward)}: {_program_text(t)}")
+    return 0
+
+
+def _reward_text(reward: Any) -> str:
+    if isinstance(reward, tuple):  # several objectives
+        return "(" + ", ".join(f"{v:.4f}" for v in reward) + ")"
+    return f"{reward:.4f}"
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    study = _open(args.store, args.name)
+    print(study.plot(args.out))
+    return 0

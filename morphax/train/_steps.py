@@ -1,0 +1,326 @@
+"""Jitted JAX steps of a child program and their compile cache.
+
+Pure functions — `init`, `train_step`, `eval_step` — with explicit PRNG keys.
+Steps are compiled ahead of time once per distinct (model, optimizer, loss,
+batch shape): children with identical structure reuse one executable, a child
+with a new structure compiles once, and nothing stale is reused because the
+cache key holds the child program's value (and the optimizer's value, or the
+optimizer object itself), never an `id`.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import math
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..symbolic._tree import sym_eq, sym_hash
+from ._data import Dataset
+from ._metrics import _flops, _timed_compile
+
+Loss = Callable[[jax.Array, jax.Array], jax.Array]
+TrainStep = Callable[..., tuple["TrainState", dict[str, jax.Array]]]
+EvalStep = Callable[..., dict[str, jax.Array]]
+
+
+class TrainState(NamedTuple):
+    """The state of training: a pytree you can checkpoint.
+
+    Attributes:
+        step: the number of steps taken.
+        params: the model's parameters.
+        model_state: non-parameter collections, e.g. `{"batch_stats": ...}`.
+        opt_state: the optimizer's state.
+        key: the PRNG key of the training randomness (dropout); step `i`
+            uses `jax.random.fold_in(key, i)`.
+    """
+
+    step: jax.Array
+    params: Any
+    model_state: Any
+    opt_state: Any
+    key: jax.Array
+
+
+class _Key:
+    """A cache key for a program: hashed and compared by value."""
+
+    __slots__ = ("value", "_hash")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        try:
+            self._hash = hash(value)
+        except TypeError:
+            self._hash = sym_hash(value)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and (
+            self.value is other.value or sym_eq(self.value, other.value)
+        )
+
+
+def _takes_train(model: Any) -> bool:
+    target = getattr(model, "target", model)  # DynamicChild wraps its module
+    try:
+        return "train" in inspect.signature(type(target).__call__).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _apply(
+    model: Any,
+    variables: Any,
+    x: jax.Array,
+    *,
+    train: bool,
+    mutable: bool,
+    rngs: dict[str, jax.Array] | None = None,
+) -> Any:
+    kwargs: dict[str, Any] = {"train": train} if _takes_train(model) else {}
+    if rngs is not None:
+        kwargs["rngs"] = rngs
+    if mutable:
+        return model.apply(variables, x, mutable=["batch_stats"], **kwargs)
+    return model.apply(variables, x, **kwargs)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy with integer labels (computed in float32)."""
+    return optax.softmax_cross_entropy_with_integer_labels(
+        logits.astype(jnp.float32), labels
+    ).mean()
+
+
+LOSSES: dict[str, Loss] = {"cross_entropy": cross_entropy}
+
+
+def _init_variables(model: Any, example_x: Any, key: jax.Array) -> tuple[Any, Any]:
+    """(params, non-parameter collections) of a model."""
+    kwargs = {"train": False} if _takes_train(model) else {}
+    variables = dict(model.init(key, jnp.asarray(example_x), **kwargs))
+    params = variables.pop("params", {})
+    return params, variables
+
+
+def init(
+    model: Any, optimizer: optax.GradientTransformation, example_x: Any, *, key: jax.Array
+) -> TrainState:
+    """Initializes parameters, non-parameter state and the optimizer state.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, optax
+        >>> from morphax.spaces.cnn import MLP
+        >>> from morphax.train import init
+        >>> state = init(MLP(hidden=(4,), num_classes=3), optax.sgd(0.1), jnp.ones((2, 5)),
+        ...              key=jax.random.key(0))
+        >>> int(state.step), state.params["Dense_0"]["kernel"].shape
+        (0, (5, 4))
+    """
+    init_key, train_key = jax.random.split(key)
+    params, model_state = _init_variables(model, example_x, init_key)
+    return TrainState(
+        jnp.zeros((), jnp.int32), params, model_state, optimizer.init(params), train_key
+    )
+
+
+def make_train_step(
+    model: Any,
+    optimizer: optax.GradientTransformation,
+    loss: Loss,
+    *,
+    compute_dtype: Any = None,
+) -> TrainStep:
+    """A pure `train_step(state, x, y) -> (state, {"loss", "accuracy"})` for jit.
+
+    With `compute_dtype` (e.g. `jnp.bfloat16`) the forward and backward
+    passes run in that dtype; parameters, optimizer and non-parameter state
+    stay in their own dtypes.
+    """
+    dtype = None if compute_dtype is None else jnp.dtype(compute_dtype)
+
+    def train_step(
+        state: TrainState, x: jax.Array, y: jax.Array
+    ) -> tuple[TrainState, dict[str, jax.Array]]:
+        mutable = "batch_stats" in state.model_state
+        rngs = {"dropout": jax.random.fold_in(state.key, state.step)}
+
+        def loss_fn(params: Any) -> tuple[jax.Array, tuple[Any, jax.Array]]:
+            p, xin = params, x
+            if dtype is not None:
+                p, xin = jax.tree.map(lambda a: a.astype(dtype), params), x.astype(dtype)
+            variables = {"params": p, **state.model_state}
+            out = _apply(model, variables, xin, train=True, mutable=mutable, rngs=rngs)
+            logits, new_state = (out[0], out[1]) if mutable else (out, state.model_state)
+            return loss(logits, y), (new_state, logits)
+
+        (value, (new_model_state, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params
+        )
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        model_state = {**state.model_state, **new_model_state}
+        model_state = jax.tree.map(
+            lambda new, old: new.astype(old.dtype), model_state, dict(state.model_state)
+        )
+        accuracy = (jnp.argmax(logits, -1) == y).mean()
+        new = TrainState(state.step + 1, params, model_state, opt_state, state.key)
+        return new, {"loss": value.astype(jnp.float32), "accuracy": accuracy}
+
+    return train_step
+
+
+def make_eval_step(model: Any, loss: Loss) -> EvalStep:
+    """A pure `eval_step(params, model_state, x, y, weight) -> sums` for jit.
+
+    The sums are `loss` (the per-example loss times `weight`), `correct` and
+    `count` (the sum of `weight`); a zero weight masks a padding example.
+    """
+
+    def eval_step(
+        params: Any, model_state: Any, x: jax.Array, y: jax.Array, weight: jax.Array
+    ) -> dict[str, jax.Array]:
+        variables = {"params": params, **model_state}
+        logits = _apply(model, variables, x, train=False, mutable=False).astype(jnp.float32)
+        per_example = jax.vmap(lambda lg, t: loss(lg[None], t[None]))(logits, y)
+        correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
+        return {
+            "loss": (per_example * weight).sum(),
+            "correct": (correct * weight).sum(),
+            "count": weight.sum(),
+        }
+
+    return eval_step
+
+
+# ---------------------------------------------------------------------------
+# The compile cache: ahead-of-time compiled steps, keyed by value.
+
+#: How many compiled train (and eval) steps are kept; the oldest go first.
+CACHE_SIZE = 64
+
+
+@dataclass
+class _Entry:
+    fn: Any
+    compile_s: float
+    flops_per_example: float | None = None
+
+
+_INIT_CACHE: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+_TRAIN_CACHE: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+_EVAL_CACHE: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+# The abstract (shape-only) initial state of a child, checked against the loss.
+_SHAPE_CACHE: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+
+
+def clear_cache() -> None:
+    """Forgets every compiled step (for tests and long-running processes)."""
+    for cache in (_INIT_CACHE, _TRAIN_CACHE, _EVAL_CACHE, _SHAPE_CACHE):
+        cache.clear()
+
+
+def _cached(
+    cache: collections.OrderedDict[Hashable, _Entry], key: Hashable, make: Callable[[], _Entry]
+) -> tuple[_Entry, bool]:
+    """The entry for `key` (moved to the back) and whether it was compiled now."""
+    hit = cache.get(key)
+    if hit is not None:
+        cache.move_to_end(key)
+        return hit, False
+    entry = cache[key] = make()
+    while len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
+    return entry, True
+
+
+def _signature(tree: Any) -> Hashable:
+    """The structure, shapes and dtypes of a pytree (part of a cache key)."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((np.shape(a), str(jnp.result_type(a))) for a in leaves)
+
+
+def _lower_specs(batch_size: int, input_shape: tuple[int, ...]) -> tuple[Any, Any, Any]:
+    return (
+        jax.ShapeDtypeStruct((batch_size, *input_shape), jnp.float32),
+        jax.ShapeDtypeStruct((batch_size,), jnp.int32),
+        jax.ShapeDtypeStruct((batch_size,), jnp.float32),
+    )
+
+
+@dataclass
+class _Steps:
+    init_variables: Any  # (example_x, key) -> (params, model_state)
+    init_opt: Any  # params -> opt_state
+    train: Any
+    eval: Any
+    compile_s: float
+    flops_per_example: float | None
+
+
+def _compile(
+    model: Any,
+    tx: optax.GradientTransformation,
+    opt_key: Hashable,
+    loss: tuple[Hashable, Loss],
+    state: TrainState,
+    data: Dataset,
+    batch_size: int,
+    compute_dtype: Any,
+) -> _Steps:
+    """The compiled init, train and eval steps for this child (`state` may be
+    abstract), from the cache or compiled now.
+
+    Each is keyed by what it depends on: the variables' init and the eval
+    step by the model, the optimizer's init by the optimizer, the train step
+    by both (so a new learning rate recompiles only the train step)."""
+    loss_key, loss_fn = loss
+    x, y, w = _lower_specs(batch_size, data.input_shape)
+    model_key = _Key(model)
+    dtype = None if compute_dtype is None else str(jnp.dtype(compute_dtype))
+    shape_key = (batch_size, data.input_shape)
+    var_sig = _signature((state.params, state.model_state))
+
+    def init_variables(example_x: jax.Array, key: jax.Array) -> tuple[Any, Any]:
+        return _init_variables(model, example_x, key)
+
+    def make_init() -> _Entry:
+        return _Entry(*_timed_compile(jax.jit(init_variables), x, state.key, once=True))
+
+    def make_init_opt() -> _Entry:
+        return _Entry(*_timed_compile(jax.jit(tx.init), state.params, once=True))
+
+    def make_train() -> _Entry:
+        step = make_train_step(model, tx, loss_fn, compute_dtype=compute_dtype)
+        return _Entry(*_timed_compile(jax.jit(step, donate_argnums=0), state, x, y))
+
+    def make_eval() -> _Entry:
+        step = jax.jit(make_eval_step(model, loss_fn))
+        fn, seconds = _timed_compile(step, state.params, state.model_state, x, y, w)
+        flops = _flops(fn)
+        return _Entry(fn, seconds, None if flops is None else flops / batch_size)
+
+    entries = [
+        _cached(_INIT_CACHE, (model_key, *shape_key, var_sig), make_init),
+        _cached(_INIT_CACHE, ("opt", opt_key, _signature(state.params)), make_init_opt),
+        _cached(
+            _TRAIN_CACHE,
+            (model_key, opt_key, loss_key, *shape_key, dtype, _signature(state)),
+            make_train,
+        ),
+        _cached(_EVAL_CACHE, (model_key, loss_key, *shape_key, var_sig), make_eval),
+    ]
+    compile_s = math.fsum(e.compile_s for e, new in entries if new)
+    (init_, _), (init_opt, _), (train, _), (eval_, _) = entries
+    return _Steps(init_.fn, init_opt.fn, train.fn, eval_.fn, compile_s, eval_.flops_per_example)
