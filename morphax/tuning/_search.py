@@ -104,7 +104,7 @@ class Search:
             self.name,
             self.spec.fingerprint,
             space_json,
-            self.algorithm.describe(),
+            self.algorithm.to_json_value(),
             self.objective.to_json(),
         )
         # A space that could not be stored (`{"$unstored": ...}`) is compared by its spec
@@ -117,10 +117,10 @@ class Search:
                 f"(spec {row.spec_fingerprint}: {_short(row.space_json)}); this search's space is "
                 f"spec {self.spec.fingerprint}: {_short(space_json)}; use another study name"
             )
-        if row.algorithm != self.algorithm.describe():
+        if row.algorithm != self.algorithm.to_json_value():
             raise ValueError(
                 f"study {self.name!r} in {self.store.path!r} was run with {row.algorithm}, but this "
-                f"search uses {self.algorithm.describe()}; resume with the same algorithm and seed, "
+                f"search uses {self.algorithm.to_json_value()}; resume with the same algorithm and seed, "
                 "or use another study name"
             )
         if row.objective != self.objective.to_json():
