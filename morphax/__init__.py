@@ -34,9 +34,9 @@ from .symbolic import Float as Float
 from .symbolic import FloatV as FloatV
 from .symbolic import HyperValue as HyperValue
 from .symbolic import Int as Int
-from .symbolic import NodeType as NodeType
 from .symbolic import IntV as IntV
 from .symbolic import ManyOf as ManyOf
+from .symbolic import NodeType as NodeType
 from .symbolic import OneOf as OneOf
 from .symbolic import Resolver as Resolver
 from .symbolic import Space as Space

@@ -24,7 +24,7 @@ import morphax as mx
 from morphax import cli
 from morphax.algorithms import Random
 from morphax.symbolic import _registry
-from morphax.symbolic._json import from_json_value
+from morphax.symbolic._json_decode import from_json_value
 
 REPO = Path(__file__).parents[1]
 

@@ -33,24 +33,13 @@ SHARED = {"morphax._typing"}
 KNOWN_CORE_IMPORTS: dict[tuple[str, str], str] = {}
 
 #: (b) `(file, imported private module or name)`: private imports across sub-packages.
-KNOWN_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {
-    ("morphax/train/_steps.py", "morphax.symbolic._tree"): (
-        "a tree helper of the core: make it public in morphax.symbolic or use a public one"
-    ),
-    ("morphax/tuning/_search.py", "morphax.algorithms._base"): (
-        "Algorithm and Reward: switch to morphax.algorithms / morphax._typing"
-    ),
-    ("morphax/tuning/_trial.py", "morphax.algorithms._base"): ("Reward: switch to morphax._typing"),
-}
+KNOWN_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {}
 
 #: (c) `(file, imported name)`: module-level imports of the package root in spaces.
 KNOWN_ROOT_IMPORTS: dict[tuple[str, str], str] = {}
 
 #: (d) modules over MAX_LINES lines.
-KNOWN_LONG: dict[str, str] = {
-    "morphax/symbolic/_json.py": "split pending (the core rewrite)",
-    "morphax/testing/_algorithms.py": "split pending (the contract suite just moved here)",
-}
+KNOWN_LONG: dict[str, str] = {}
 
 
 def _modules() -> Iterator[tuple[str, str, ast.Module, int]]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..symbolic import Cand as _Cand  # candidate `j` of a choice as an id key
 from ..symbolic import DecisionPoint, register
-from ..symbolic import format_id as _format_id  # keys (with Cand) -> decision id
 
 #: A path key: a str (name, dict key) or an int (index); `symbolic._keypath.Key`.
 Key = Any

@@ -6,7 +6,8 @@ import inspect
 from typing import Any
 
 from ..symbolic import Call, SymbolicFactory, floatv, manyof, oneof, symbolic
-from ._core import Key, _format_id, register_default
+from ..symbolic import format_id as _format_id
+from ._core import Key, register_default
 from ._pg_base import pyglove, short
 
 

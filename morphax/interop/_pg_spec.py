@@ -6,8 +6,10 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..symbolic import Cand as _Cand
 from ..symbolic import Choice, DecisionPoint, DNASpec, Float, Int, parse_path
-from ._core import Key, Subspace, _Cand, _format_id
+from ..symbolic import format_id as _format_id
+from ._core import Key, Subspace
 from ._pg_base import META, pyglove, short
 
 if TYPE_CHECKING:

@@ -31,9 +31,8 @@ from ._hyper import manyof as manyof
 from ._hyper import oneof as oneof
 from ._ids import Cand as Cand
 from ._ids import format_id as format_id
-from ._json import from_json as from_json
-from ._json import register as register
 from ._json import to_json as to_json
+from ._json_decode import from_json as from_json
 from ._keypath import format_path as format_path
 from ._keypath import parse_path as parse_path
 from ._nodes import NodeType as NodeType
@@ -42,6 +41,7 @@ from ._points import Choice as Choice
 from ._points import DecisionPoint as DecisionPoint
 from ._points import Float as Float
 from ._points import Int as Int
+from ._registry import register as register
 from ._space import Space as Space
 from ._spec import DNASpec as DNASpec
 from ._tree import build as build
@@ -51,3 +51,4 @@ from ._tree import get as get
 from ._tree import query as query
 from ._tree import rebind as rebind
 from ._tree import traverse as traverse
+from ._tree import value_hash as value_hash

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from .._typing import DNAValue as DNAValue
+
 if TYPE_CHECKING:
     from ._spec import DNASpec
-
-DNAValue = int | float  # see morphax._typing
 
 
 class DNA:

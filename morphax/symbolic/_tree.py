@@ -82,7 +82,14 @@ def eq(a: Any, b: Any) -> bool:
 
 
 def sym_hash(node: Any) -> int:
-    """A hash consistent with :func:`sym_eq`."""
+    """A hash of a program's value, consistent with :func:`eq` (public as `value_hash`).
+
+    Examples:
+        >>> import numpy as np
+        >>> from morphax.symbolic import value_hash
+        >>> value_hash({"w": np.ones(3)}) == value_hash({"w": np.ones(3)})
+        True
+    """
     nt = node_type(node)
     if nt is None:
         try:
@@ -92,6 +99,9 @@ def sym_hash(node: Any) -> int:
                 return hash((node.dtype.str, node.shape, node.tobytes()))
             return hash(type(node))
     return hash((_head(nt, node), tuple((k, sym_hash(v)) for k, v in nt.flatten(node))))
+
+
+value_hash = sym_hash
 
 
 # ---------------------------------------------------------------------------

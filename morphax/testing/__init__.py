@@ -14,25 +14,25 @@ Run them in your test suite:
 Importing this package imports neither JAX nor hypothesis.
 """
 
-from ._algorithms import ALGORITHM_CHECKS as ALGORITHM_CHECKS
-from ._algorithms import ONEMAX_TARGET as ONEMAX_TARGET
 from ._algorithms import AlgorithmFactory as AlgorithmFactory
 from ._algorithms import RewardFn as RewardFn
-from ._algorithms import check_algorithm as check_algorithm
-from ._algorithms import check_config_round_trip as check_config_round_trip
 from ._algorithms import check_deterministic as check_deterministic
-from ._algorithms import check_improves as check_improves
-from ._algorithms import check_pinned_proposals as check_pinned_proposals
 from ._algorithms import check_recover as check_recover
 from ._algorithms import check_recover_with_outstanding as check_recover_with_outstanding
 from ._algorithms import check_valid_dna as check_valid_dna
 from ._algorithms import default_reward as default_reward
 from ._algorithms import example_spaces as example_spaces
-from ._algorithms import onemax_reward as onemax_reward
-from ._algorithms import record_proposals as record_proposals
 from ._algorithms import run_algorithm as run_algorithm
 from ._compiles import CompileLog as CompileLog
 from ._compiles import log_compilations as log_compilations
+from ._contract import ALGORITHM_CHECKS as ALGORITHM_CHECKS
+from ._contract import ONEMAX_TARGET as ONEMAX_TARGET
+from ._contract import check_algorithm as check_algorithm
+from ._contract import check_config_round_trip as check_config_round_trip
+from ._contract import check_improves as check_improves
+from ._contract import check_pinned_proposals as check_pinned_proposals
+from ._contract import onemax_reward as onemax_reward
+from ._contract import record_proposals as record_proposals
 from ._spaces import check_deciders_agree as check_deciders_agree
 from ._spaces import check_dna_round_trips as check_dna_round_trips
 from ._spaces import check_encode_inverts_materialize as check_encode_inverts_materialize

@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..symbolic._tree import sym_eq, sym_hash
+from ..symbolic import eq as sym_eq
+from ..symbolic import value_hash as sym_hash
 from ._data import Dataset
 from ._metrics import _flops, _timed_compile
 

@@ -9,7 +9,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ..algorithms._base import Algorithm, Reward
+from .._typing import Reward
+from ..algorithms import Algorithm
 from ..symbolic import DNA, DynamicSpace, Space, from_json, space, to_json
 from ._store import Store, StoreError, StudyRow, TrialRow
 from ._trial import Objective, Trial

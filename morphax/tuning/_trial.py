@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..algorithms._base import Reward
+from .._typing import Reward
 from ..symbolic import DNA
 
 
