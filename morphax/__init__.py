@@ -35,9 +35,11 @@ from .symbolic import FloatV as FloatV
 from .symbolic import HyperValue as HyperValue
 from .symbolic import Int as Int
 from .symbolic import IntV as IntV
+from .symbolic import ManyChoice as ManyChoice
 from .symbolic import ManyOf as ManyOf
 from .symbolic import NodeType as NodeType
 from .symbolic import OneOf as OneOf
+from .symbolic import Pick as Pick
 from .symbolic import Resolver as Resolver
 from .symbolic import Space as Space
 from .symbolic import SymbolicFactory as SymbolicFactory

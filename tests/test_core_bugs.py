@@ -283,3 +283,38 @@ def test_programs_spaces_and_children_survive_cloudpickle() -> None:
     assert back == child
     back_space = cloudpickle.loads(cloudpickle.dumps(dyn))
     assert back_space.spec == dyn.spec
+
+
+# Decision points own their rules: a manyof is one ManyChoice point with k columns.
+def test_manyof_is_one_point_with_a_column_per_pick() -> None:
+    space = {
+        "m": mx.manyof(2, [{"k": mx.oneof([3, 5])}, "skip"], distinct=False),
+        "w": mx.oneof([1]),
+    }
+    spec = mx.dna_spec(space)
+    many = spec.root[0]
+    assert isinstance(many, mx.ManyChoice) and len(spec.root) == 2
+    assert many.columns == (0, 2) and [p.id for p in many.picks] == ["m[0]", "m[1]"]
+    assert all(
+        spec.columns[c] is q and q.owner is many
+        for c, q in zip(many.columns, many.picks, strict=True)
+    )
+    assert spec.columns[1].parent == 0 and spec.columns[3].parent == 2  # each pick's sub-space
+    assert many.check_picks([1, 1]) is None and many.size() == 9
+    strict = mx.dna_spec(mx.manyof(2, [1, 2, 3], sorted=True)).root[0]
+    assert strict.check_picks([2, 1]) == "needs sorted picks"
+    assert strict.check_picks([1, 1]) == "needs distinct picks"
+
+
+def test_fingerprints_of_manyof_spaces_are_those_of_stored_studies() -> None:
+    # Computed before decision points were rebuilt: studies stored then still resume.
+    pinned = {
+        "f2abfed38613eb6c": {"m": mx.manyof(2, ["a", "b", "c"]), "w": mx.oneof([16, 32])},
+        "c77d7dd5d6d25195": mx.manyof(3, [1, 2, 3, 4], sorted=True, name="ops"),
+        "89c883dd775d46eb": {
+            "m": mx.manyof(2, [{"k": mx.oneof([3, 5])}, "skip"], distinct=False),
+            "lr": mx.floatv(0.1, 1.0),
+        },
+    }
+    for fingerprint, space in pinned.items():
+        assert mx.dna_spec(space).fingerprint == fingerprint

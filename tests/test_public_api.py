@@ -19,7 +19,7 @@ PUBLIC = [
     "current_resolver", "dna_spec", "encode", "eq", "floatv", "format_path", "from_json", "get",
     "intv", "iter", "manyof", "materialize", "oneof", "parse_path", "query", "random_sample",
     "rebind", "register", "resolving", "space", "symbolic", "to_json", "trace", "traverse",
-    "NodeType", "register_node",
+    "NodeType", "register_node", "ManyChoice", "Pick",
 ]  # fmt: skip
 INTEROP = [
     "from_pyglove", "from_pyglove_dna", "from_pyglove_spec", "to_pyglove_dna", "to_pyglove_spec",

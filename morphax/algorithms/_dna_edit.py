@@ -9,13 +9,12 @@ argument.
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..symbolic import DNA, Choice, DecisionPoint, DNASpec, Float, Int
+from ..symbolic import DNA, Choice, DecisionPoint, DNASpec, Float, Int, Pick
 
 # -- the structure of a spec, as mutators need it -----------------------------
 
@@ -62,29 +61,12 @@ def plan_of(spec: DNASpec) -> Plan:
     return plan
 
 
-def _f32(p: Float, x: float) -> float:
-    """`x` rounded to float32 (as the array form stores it), within bounds."""
-    return min(max(float(np.float32(x)), p.low), p.high)
-
-
 def to_unit(p: Float, x: float) -> float:
-    if p.scale == "log":
-        return (math.log(x) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
-    return (x - p.low) / (p.high - p.low)
+    return p.to_unit(x)  # the decision's own rule
 
 
 def from_unit(p: Float, u: float) -> float:
-    if p.scale == "log":
-        return _f32(p, math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low))))
-    return _f32(p, p.low + u * (p.high - p.low))
-
-
-def _random_picks(p: Choice, rng: np.random.Generator) -> list[int]:
-    if p.distinct:
-        picks = rng.choice(p.num_candidates, p.k, replace=False).tolist()
-    else:
-        picks = rng.integers(0, p.num_candidates, p.k).tolist()
-    return sorted(picks) if p.sorted else picks
+    return float(p.sample(u))  # the decision's own rule (float32, within bounds)
 
 
 def _sample(
@@ -96,8 +78,8 @@ def _sample(
         if c in done:
             continue
         p = plan.columns[c]
-        if isinstance(p, Choice) and p.k > 1:
-            for q, j in zip(p.group, _random_picks(p, rng), strict=True):
+        if isinstance(p, Pick):
+            for q, j in zip(p.group, p.sample_picks(rng), strict=True):
                 idx[q] = j
             done.update(p.group)
         elif isinstance(p, Choice):

@@ -340,6 +340,4 @@ class UniformCrossover(Recombinator):
 
 
 def _picks_ok(p: Choice, picks: list[int]) -> bool:
-    if p.distinct and len(set(picks)) != len(picks):
-        return False
-    return not (p.sorted and picks != sorted(picks))
+    return p.check_picks(picks) is None  # type: ignore[attr-defined]

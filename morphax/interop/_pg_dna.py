@@ -6,7 +6,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..symbolic import DNA, Choice, DecisionPoint, DNASpec, Float, Int
+from ..symbolic import DNA, Choice, DecisionPoint, DNASpec, Float, Int, ManyChoice
 from ._core import DNAValue, Subspace
 from ._pg_base import pyglove, short
 from ._pg_spec import from_pyglove_spec, to_pyglove_spec
@@ -119,17 +119,16 @@ def _pg_node(make: Node, value: DNAValue, elements: list[Any]) -> Any:
 def _pg_elements(make: Node, points: Subspace, numbers: Iterator[DNAValue]) -> list[Any]:
     """One node per element; a multi-choice as the list of its picks' nodes."""
     out: list[Any] = []
-    i = 0
-    while i < len(points):
-        p = points[i]
-        if isinstance(p, Choice) and p.k > 1:
+    for point in points:
+        p: Any = point
+        if isinstance(p, ManyChoice) and p.k == 1:
+            p = p.picks[0]  # PyGlove has one choice here, not a list of picks
+        if isinstance(p, ManyChoice):
             picks = []
-            for q in points[i : i + p.k]:
-                assert isinstance(q, Choice)
+            for q in p.picks:
                 j = int(next(numbers))
                 picks.append(_pg_node(make, j, _pg_elements(make, q.subspaces[j], numbers)))
             out.append(picks)
-            i += p.k
             continue
         v = next(numbers)
         if isinstance(p, Float):
@@ -139,7 +138,6 @@ def _pg_elements(make: Node, points: Subspace, numbers: Iterator[DNAValue]) -> l
             j = int(v)
             sub = p.subspaces[j] if p.subspaces else ()
             out.append(_pg_node(make, j, _pg_elements(make, sub, numbers)))
-        i += 1
     return out
 
 
@@ -208,6 +206,9 @@ def from_pyglove_dna(pg_dna: pg.DNA, spec: DNASpec | pg.DNASpec) -> DNA:
 
 def _from_pg_numbers(points: Subspace, numbers: list[Any], pos: int, out: list[DNAValue]) -> int:
     for p in points:
+        if isinstance(p, ManyChoice):
+            pos = _from_pg_numbers(p.picks, numbers, pos, out)
+            continue
         if pos >= len(numbers):
             raise ValueError(
                 f"it is too short: no value for decision {p.id!r} ({p.describe()}) "

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..symbolic import Cand as _Cand
-from ..symbolic import Choice, DecisionPoint, DNASpec, Float, Int, parse_path
+from ..symbolic import Choice, DecisionPoint, DNASpec, Float, Int, ManyChoice, parse_path
 from ..symbolic import format_id as _format_id
 from ._core import Key, Subspace
 from ._pg_base import META, pyglove, short
@@ -117,16 +117,13 @@ def _from_elements(
                         subspaces=branches if keep else (),
                     )
                 )
-            elif e.num_choices == 1:
+            elif e.num_choices == 1 and not meta.get("manyof_id"):
                 points.append(
                     Choice(
                         id=pid,
                         location=loc,
                         name=name,
                         num_candidates=len(cands),
-                        distinct=bool(e.distinct),
-                        sorted=bool(e.sorted),
-                        manyof_id=str(meta.get("manyof_id", "")),
                         subspaces=_from_candidates(pg, cands, ids, locs),
                         literals=_mx_literals(e.literal_values),
                     )
@@ -134,28 +131,33 @@ def _from_elements(
             else:
                 k = e.num_choices
                 pick_ids = meta.get("ids")
+                qids = []
                 for p in range(k):
                     if pick_ids is not None:
-                        qid = str(pick_ids[p])
+                        qids.append(str(pick_ids[p]))
+                    elif k == 1:
+                        qids.append(pid)  # a manyof of one pick, marked by its manyof_id
                     elif name or "id" in meta:
-                        qid = f"{pid}[{p}]"
+                        qids.append(f"{pid}[{p}]")
                     else:
-                        qid = _format_id(ids + (p,))
-                    points.append(
-                        Choice(
-                            id=qid,
-                            location=loc,
-                            name=name,
-                            num_candidates=len(cands),
-                            k=k,
-                            distinct=bool(e.distinct),
-                            sorted=bool(e.sorted),
-                            pick=p,
-                            manyof_id=pid,
-                            subspaces=_from_candidates(pg, cands, ids + (p,), locs),
-                            literals=_mx_literals(e.literal_values),
-                        )
+                        qids.append(_format_id(ids + (p,)))
+                points.append(
+                    ManyChoice(
+                        id=str(meta.get("manyof_id") or pid) if k == 1 else pid,
+                        location=loc,
+                        name=name,
+                        num_candidates=len(cands),
+                        k=k,
+                        distinct=bool(e.distinct),
+                        sorted=bool(e.sorted),
+                        subspaces=tuple(
+                            _from_candidates(pg, cands, ids + (p,) if k > 1 else ids, locs)
+                            for p in range(k)
+                        ),
+                        literals=_mx_literals(e.literal_values),
+                        pick_ids=tuple(qids),
                     )
+                )
         elif isinstance(e, pg.geno.Float):
             if e.scale in (None, "linear"):
                 scale = "linear"
@@ -297,9 +299,10 @@ def _to_elements(
     a repeated name (all names, when `names` is None) goes in the hints.
     """
     out: list[Any] = []
-    i = 0
-    while i < len(points):
-        p = points[i]
+    for point in points:
+        p: Any = point
+        if isinstance(p, ManyChoice) and p.k == 1:
+            p = p.picks[0]  # one pick: a choice that knows its manyof
         rel = _relative(p.location, lockeys)
         if rel is None:
             rel = (p.id,)
@@ -313,18 +316,18 @@ def _to_elements(
         elif p.name is not None and names is not None:
             names.add(p.name)
         common: dict[str, Any] = {"location": pg.KeyPath(list(rel)), "name": pg_name}
-        if isinstance(p, Choice) and p.k > 1:
-            group = points[i : i + p.k]
+        if isinstance(p, ManyChoice):
+            group = p.picks
             if p.name:
                 derived = [f"{p.name}[{q}]" for q in range(p.k)]
             else:
                 derived = [_format_id(ids + (q,)) for q in range(p.k)]
-            if (p.name or _format_id(ids)) != p.manyof_id:
-                meta["id"] = p.manyof_id
-                derived = [f"{p.manyof_id}[{q}]" for q in range(p.k)]
+            if (p.name or _format_id(ids)) != p.id:
+                meta["id"] = p.id
+                derived = [f"{p.id}[{q}]" for q in range(p.k)]
             if [q.id for q in group] != derived:
                 meta["ids"] = [q.id for q in group]
-            cands = _pg_candidates(pg, p.subspaces, ids + (0,), locs, names)
+            cands = _pg_candidates(pg, p.subspaces[0], ids + (0,), locs, names)
             out.append(
                 pg.geno.Choices(
                     num_choices=p.k,
@@ -336,7 +339,6 @@ def _to_elements(
                     **common,
                 )
             )
-            i += p.k
             continue
         if (p.name or _format_id(ids)) != p.id:
             meta["id"] = p.id
@@ -382,7 +384,6 @@ def _to_elements(
                     **common,
                 )
             )
-        i += 1
     return out
 
 
@@ -401,7 +402,7 @@ def _pg_candidates(
     ]
 
 
-def _pg_literals(p: Choice) -> list[str | int | float] | None:
+def _pg_literals(p: Choice | ManyChoice) -> list[str | int | float] | None:
     if not p.literals or len(p.literals) != p.num_candidates:
         return None
     return [_pg_literal(text) for text in p.literals]

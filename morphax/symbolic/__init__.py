@@ -41,6 +41,8 @@ from ._points import Choice as Choice
 from ._points import DecisionPoint as DecisionPoint
 from ._points import Float as Float
 from ._points import Int as Int
+from ._points import ManyChoice as ManyChoice
+from ._points import Pick as Pick
 from ._registry import register as register
 from ._space import Space as Space
 from ._spec import DNASpec as DNASpec

@@ -27,7 +27,7 @@ from ._format import literal
 from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf
 from ._ids import Cand, format_id
 from ._nodes import node_type
-from ._points import Choice, DecisionPoint, Float, Int, Subspace
+from ._points import Choice, DecisionPoint, Float, Int, ManyChoice, Subspace
 from ._spec import DNASpec
 from ._tree import sym_eq, sym_hash
 
@@ -212,21 +212,17 @@ def _points(pid: str, hyper: HyperValue, subs: tuple[Subspace, ...]) -> list[Dec
             )
         ]
     if isinstance(hyper, ManyOf):
-        n = len(hyper.candidates)
         return [
-            Choice(
-                f"{pid}[{p}]",
+            ManyChoice(
+                pid,
                 hyper.site,
                 name,
-                num_candidates=n,
+                num_candidates=len(hyper.candidates),
                 k=hyper.k,
                 distinct=hyper.distinct,
                 sorted=hyper.sorted,
-                pick=p,
-                manyof_id=pid,
-                subspaces=((),) * n,
+                literals=tuple(literal(c) for c in hyper.candidates),
             )
-            for p in range(hyper.k)
         ]
     if isinstance(hyper, FloatV):
         return [Float(pid, hyper.site, name, low=hyper.low, high=hyper.high, scale=hyper.scale)]

@@ -8,15 +8,17 @@ which sub-space a value enables (`subspace`). The spec decoder, the space
 compiler, the mutators, the pyglove adapter and the policy layout call these.
 
 A new decision kind is a new subclass here, plus its hyper-value in
-`_hyper.py` and the line in the compiler (`_compile.py`) that makes it.
+`_hyper.py` and the lines in the compilers (`_space.py` for static spaces,
+`_dynamic.py` for traced ones) that make it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,19 +90,14 @@ def _is_int(v: Any) -> bool:
 
 @dataclass(frozen=True, eq=False)
 class Choice(DecisionPoint):
-    """A categorical decision: one pick of `num_candidates` (a manyof has `k`
-    picks, one point per pick, sharing the rules in :meth:`check_picks`).
+    """A categorical decision: one of `num_candidates` (a `oneof`).
 
-    `subspaces[j]` is the sub-space of candidate `j` for this pick.
+    `subspaces[j]` is the sub-space of candidate `j`. A pick of a manyof is
+    a :class:`Pick`, a `Choice` whose rules over all picks its
+    :class:`ManyChoice` owns.
     """
 
     num_candidates: int = 1
-    k: int = 1
-    distinct: bool = True
-    sorted: bool = False
-    pick: int = 0
-    group: tuple[int, ...] = ()  # the columns of all picks of this manyof
-    manyof_id: str = ""  # the id of the whole manyof (its picks have ids `manyof_id[p]`)
     subspaces: tuple[Subspace, ...] = ()
     literals: tuple[str, ...] = ()
 
@@ -113,19 +110,27 @@ class Choice(DecisionPoint):
                 f"{len(self.subspaces)} sub-spaces"
             )
 
+    # A oneof is a manyof of one pick with no rules across picks.
+    k = 1
+    pick = 0
+    distinct = True
+    sorted = False
+    manyof_id = ""
+
+    @property
+    def group(self) -> tuple[int, ...]:
+        return ()
+
     @property
     def is_manyof(self) -> bool:
         """Whether this is a pick of a manyof (also of a manyof with k=1)."""
-        return bool(self.manyof_id)
+        return False
 
     def size(self) -> int | float:
         return sum(subspace_size(s) for s in self.subspaces)
 
     def describe(self) -> str:
-        if self.k == 1:
-            return f"oneof({self.num_candidates})"
-        rules = ("distinct" if self.distinct else "repeats") + (", sorted" if self.sorted else "")
-        return f"manyof({self.k} of {self.num_candidates}, {rules}, pick {self.pick})"
+        return f"oneof({self.num_candidates})"
 
     def rule(self) -> str:
         return f"a candidate index in [0, {self.num_candidates - 1}]"
@@ -147,8 +152,74 @@ class Choice(DecisionPoint):
     def options(self) -> list[int]:
         return list(range(self.num_candidates))
 
+
+@dataclass(frozen=True, eq=False)
+class ManyChoice(DecisionPoint):
+    """`k` picks of `num_candidates` (a `manyof`): one decision, `k` columns.
+
+    It owns the rules across picks (:meth:`check_picks`, :meth:`sample_picks`)
+    and the exact size. `subspaces[p][j]` is the sub-space of candidate `j`
+    for pick `p`. In a numbered :class:`DNASpec`, `columns` are the columns of
+    the picks and `picks` their :class:`Pick` points (what `spec.columns`
+    lists); `column` is the first pick's column.
+    """
+
+    num_candidates: int = 1
+    k: int = 1
+    distinct: bool = True
+    sorted: bool = False
+    subspaces: tuple[tuple[Subspace, ...], ...] = ()
+    literals: tuple[str, ...] = ()
+    pick_ids: tuple[str, ...] = ()
+    columns: tuple[int, ...] = ()
+    picks: tuple[Pick, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.subspaces:
+            object.__setattr__(self, "subspaces", (((),) * self.num_candidates,) * self.k)
+        if not self.pick_ids:
+            object.__setattr__(self, "pick_ids", tuple(f"{self.id}[{p}]" for p in range(self.k)))
+        if len(self.subspaces) != self.k or any(
+            len(s) != self.num_candidates for s in self.subspaces
+        ):
+            raise ValueError(
+                f"manyof {self.id!r} needs {self.k} picks of {self.num_candidates} sub-spaces"
+            )
+
+    def size(self) -> int | float:
+        s = [subspace_size(sub) for sub in self.subspaces[0]]
+        k = self.k
+        if any(math.isinf(x) for x in s):
+            return math.inf
+        if not self.distinct and not self.sorted:
+            return sum(s) ** k
+        # e[j] / h[j]: elementary / complete homogeneous symmetric polynomials.
+        poly: list[int | float] = [1]
+        poly += [0] * k
+        for x in s:
+            for j in range(k, 0, -1):
+                if self.distinct:
+                    poly[j] += x * poly[j - 1]
+                else:
+                    poly[j] += sum(x**i * poly[j - i] for i in range(1, j + 1))
+        size = poly[k]
+        return size * math.factorial(k) if not self.sorted else size
+
+    def rules(self) -> str:
+        return ("distinct" if self.distinct else "repeats") + (", sorted" if self.sorted else "")
+
+    def describe(self) -> str:
+        return f"manyof({self.k} of {self.num_candidates}, {self.rules()})"
+
+    def rule(self) -> str:
+        return f"a candidate index in [0, {self.num_candidates - 1}]"
+
+    def check(self, value: Any) -> Any:
+        """One pick's value: a candidate index."""
+        return value if _is_int(value) and 0 <= value < self.num_candidates else None
+
     def check_picks(self, picks: Sequence[int]) -> str | None:
-        """Why the `k` picks of this manyof break its rules, or None if they keep them."""
+        """Why the `k` picks break this manyof's rules, or None if they keep them."""
         if self.distinct and len(set(picks)) != len(picks):
             return "needs distinct picks"
         if self.sorted and list(picks) != sorted(picks):
@@ -156,7 +227,7 @@ class Choice(DecisionPoint):
         return None
 
     def sample_picks(self, gen: np.random.Generator, batch: int | None = None) -> Any:
-        """Random picks of this manyof: a list, or an int array `[batch, k]`."""
+        """Random picks: a list, or an int array `[batch, k]`."""
         n, k = self.num_candidates, self.k
         if batch is None:
             if self.distinct:
@@ -169,6 +240,66 @@ class Choice(DecisionPoint):
         else:
             arr = gen.integers(0, n, (batch, k))
         return np.sort(arr, axis=1) if self.sorted else arr
+
+    def iter_picks(self) -> Iterator[tuple[int, ...]]:
+        """Every valid tuple of picks, in lexicographic order."""
+        n, k = range(self.num_candidates), self.k
+        if self.distinct:
+            yield from itertools.combinations(n, k) if self.sorted else itertools.permutations(n, k)
+        elif self.sorted:
+            yield from itertools.combinations_with_replacement(n, k)
+        else:
+            yield from itertools.product(n, repeat=k)
+
+
+@dataclass(frozen=True, eq=False)
+class Pick(Choice):
+    """Pick `pick` of a manyof: one column of its :class:`ManyChoice` `owner`.
+
+    Per-column code (the array form, mutators, the policy layout) reads a
+    pick like any choice; the rules across picks are the owner's.
+    """
+
+    owner: ManyChoice | None = None
+    pick: int = 0
+
+    def _owner(self) -> ManyChoice:
+        assert self.owner is not None, f"pick {self.id!r} of an unnumbered spec"
+        return self.owner
+
+    @property
+    def k(self) -> int:  # type: ignore[override]
+        return self._owner().k
+
+    @property
+    def distinct(self) -> bool:  # type: ignore[override]
+        return self._owner().distinct
+
+    @property
+    def sorted(self) -> bool:  # type: ignore[override]
+        return self._owner().sorted
+
+    @property
+    def manyof_id(self) -> str:  # type: ignore[override]
+        return self._owner().id
+
+    @property
+    def group(self) -> tuple[int, ...]:
+        return self._owner().columns
+
+    @property
+    def is_manyof(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        o = self._owner()
+        return f"manyof({o.k} of {o.num_candidates}, {o.rules()}, pick {self.pick})"
+
+    def check_picks(self, picks: Sequence[int]) -> str | None:
+        return self._owner().check_picks(picks)
+
+    def sample_picks(self, gen: np.random.Generator, batch: int | None = None) -> Any:
+        return self._owner().sample_picks(gen, batch)
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,12 +326,21 @@ class Float(DecisionPoint):
         return float(value) if self.low <= value <= self.high else None
 
     def sample(self, u: Any) -> Any:
+        if isinstance(u, np.ndarray):
+            if self.scale == "log":
+                lo, hi = math.log(self.low), math.log(self.high)
+                return np.exp(lo + u * (hi - lo))
+            return self.low + u * (self.high - self.low)
         if self.scale == "log":
             lo, hi = math.log(self.low), math.log(self.high)
-            x = np.exp(lo + u * (hi - lo))
-        else:
-            x = self.low + u * (self.high - self.low)
-        return x if isinstance(u, np.ndarray) else self.clip(float(x))
+            return self.clip(math.exp(lo + u * (hi - lo)))
+        return self.clip(self.low + u * (self.high - self.low))
+
+    def to_unit(self, x: float) -> float:
+        """The inverse of :meth:`sample`: where `x` sits in [0, 1] on this scale."""
+        if self.scale == "log":
+            return (math.log(x) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (x - self.low) / (self.high - self.low)
 
     def clip(self, x: float) -> float:
         """Rounds to float32 (so the array form round-trips), within bounds."""
@@ -254,36 +394,6 @@ class Int(DecisionPoint):
 def subspace_size(points: Subspace) -> int | float:
     """The exact number of distinct outcomes of a sub-space (or `math.inf`)."""
     size: int | float = 1
-    i = 0
-    while i < len(points):
-        p = points[i]
-        if isinstance(p, Choice) and p.k > 1:
-            size *= _manyof_size(points[i : i + p.k])
-            i += p.k
-            continue
+    for p in points:
         size *= p.size()
-        i += 1
     return size
-
-
-def _manyof_size(group: Sequence[DecisionPoint]) -> int | float:
-    """Exact size of a manyof: picks share candidate sub-space sizes."""
-    first = group[0]
-    assert isinstance(first, Choice)
-    s = [subspace_size(sub) for sub in first.subspaces]
-    k = first.k
-    if any(math.isinf(x) for x in s):
-        return math.inf
-    if not first.distinct and not first.sorted:
-        return sum(s) ** k
-    # e[j] / h[j]: elementary / complete homogeneous symmetric polynomials.
-    poly: list[int | float] = [1]
-    poly += [0] * k
-    for x in s:
-        for j in range(k, 0, -1):
-            if first.distinct:
-                poly[j] += x * poly[j - 1]
-            else:
-                poly[j] += sum(x**i * poly[j - i] for i in range(1, j + 1))
-    size = poly[k]
-    return size * math.factorial(k) if not first.sorted else size

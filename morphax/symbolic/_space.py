@@ -17,7 +17,7 @@ from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf
 from ._ids import Cand, format_id
 from ._keypath import Key
 from ._nodes import node_type
-from ._points import Choice, DecisionPoint, Float, Int
+from ._points import Choice, DecisionPoint, Float, Int, ManyChoice
 from ._spec import DNASpec
 from ._tree import clone, sym_eq
 
@@ -148,26 +148,27 @@ class _Compiler:
             points.append(point)
             return _choice_plan(fns, point)
         if isinstance(node, ManyOf):
-            pick_fns, picks = [], []
+            pick_fns, subspaces = [], []
             for pick in range(node.k):
                 subs, fns = self._candidates(node.candidates, keys, idkeys + (pick,))
-                point = Choice(
-                    name + f"[{pick}]" if name else _format_id(idkeys + (pick,)),
-                    loc,
-                    name,
-                    num_candidates=len(fns),
-                    k=node.k,
-                    distinct=node.distinct,
-                    sorted=node.sorted,
-                    pick=pick,
-                    manyof_id=pid,
-                    subspaces=subs,
-                    literals=_literals(node.candidates),
-                )
-                points.append(point)
-                picks.append(point)
+                subspaces.append(subs)
                 pick_fns.append(fns)
-            return _manyof_plan(pick_fns, picks)
+            many = ManyChoice(
+                pid,
+                loc,
+                name,
+                num_candidates=len(node.candidates),
+                k=node.k,
+                distinct=node.distinct,
+                sorted=node.sorted,
+                subspaces=tuple(subspaces),
+                literals=_literals(node.candidates),
+                pick_ids=tuple(
+                    f"{name}[{p}]" if name else _format_id(idkeys + (p,)) for p in range(node.k)
+                ),
+            )
+            points.append(many)
+            return _manyof_plan(pick_fns, many)
         if isinstance(node, FloatV):
             point = Float(pid, loc, name, low=node.low, high=node.high, scale=node.scale)
         else:
@@ -217,22 +218,21 @@ def _choice_plan(fns: list[Plan], point: Choice) -> Plan:
     return choice
 
 
-def _manyof_plan(pick_fns: list[list[Plan]], picks_of: list[Choice]) -> Plan:
-    first = picks_of[0]
-    name = first.name
+def _manyof_plan(pick_fns: list[list[Plan]], many: ManyChoice) -> Plan:
+    name, check = many.name, many.check
 
     def manyof(it: Iterator[DNAValue], sh: dict[str, Any]) -> Any:
         picks: list[int] = []
         out = []
         for fns in pick_fns:
             i = next(it)
-            if first.check(i) is None:
-                raise _bad(first, i)
+            if check(i) is None:
+                raise _bad(many, i)
             picks.append(i)  # type: ignore[arg-type]
             out.append(fns[i](it, sh))  # type: ignore[index]
-        why = first.check_picks(picks)
+        why = many.check_picks(picks)
         if why is not None:
-            raise ValueError(f"DNA picks {picks} for manyof {first.manyof_id!r}, which {why}")
+            raise ValueError(f"DNA picks {picks} for manyof {many.id!r}, which {why}")
         if name is not None:
             sh[name] = out
         return out

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._dna import DNA, DNAArray, DNAValue
-from ._points import Choice, DecisionPoint, Int, Subspace, subspace_size
+from ._points import Choice, DecisionPoint, Int, ManyChoice, Pick, Subspace, subspace_size
 
 
 class DNASpec:
@@ -56,9 +56,13 @@ class DNASpec:
 
     def _number(self, points: Subspace, parent: int, parent_value: int) -> Subspace:
         """Numbered copies of `points` (depth-first preorder: a decision, then
-        its candidates' sub-spaces); the points given are never changed."""
+        its candidates' sub-spaces; a manyof pick by pick); the points given
+        are never changed."""
         out: list[DecisionPoint] = []
         for p in points:
+            if isinstance(p, ManyChoice):
+                out.append(self._number_manyof(p, parent, parent_value))
+                continue
             column = len(self.columns)
             self.columns.append(p)  # its place; the numbered copy replaces it
             changes: dict[str, Any] = {
@@ -73,13 +77,45 @@ class DNASpec:
             q = dataclasses.replace(p, **changes)
             self.columns[column] = q
             out.append(q)
-        for i, p in enumerate(out):
-            if isinstance(p, Choice) and p.k > 1 and p.pick == 0:
-                group = tuple(q.column for q in out[i : i + p.k])
-                for j in range(i, i + p.k):
-                    q = dataclasses.replace(out[j], group=group)  # type: ignore[call-arg]
-                    out[j] = self.columns[q.column] = q
         return tuple(out)
+
+    def _number_manyof(self, m: ManyChoice, parent: int, parent_value: int) -> ManyChoice:
+        columns, subspaces = [], []
+        for p in range(m.k):
+            column = len(self.columns)
+            columns.append(column)
+            self.columns.append(m)  # its place; the pick replaces it below
+            subspaces.append(
+                tuple(self._number(sub, column, j) for j, sub in enumerate(m.subspaces[p]))
+            )
+        numbered = dataclasses.replace(
+            m,
+            column=columns[0],
+            parent=parent,
+            parent_value=parent_value,
+            subspaces=tuple(subspaces),
+            columns=tuple(columns),
+        )
+        picks = tuple(
+            Pick(
+                m.pick_ids[p],
+                m.location,
+                m.name,
+                column=c,
+                parent=parent,
+                parent_value=parent_value,
+                num_candidates=m.num_candidates,
+                subspaces=numbered.subspaces[p],
+                literals=m.literals,
+                owner=numbered,
+                pick=p,
+            )
+            for p, c in enumerate(columns)
+        )
+        object.__setattr__(numbered, "picks", picks)  # the one link back, made here
+        for q in picks:
+            self.columns[q.column] = q
+        return numbered
 
     # -- basic facts ---------------------------------------------------------
 
@@ -208,7 +244,7 @@ class DNASpec:
             )
             if c in done:
                 continue
-            if isinstance(p, Choice) and p.k > 1:
+            if isinstance(p, Pick):
                 cols = list(p.group)
                 idx[:, cols] = p.sample_picks(gen, batch)
                 done.update(cols)
@@ -297,23 +333,19 @@ def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
 def _random(
     points: Subspace, u: list[float], gen: np.random.Generator, out: list[DNAValue]
 ) -> None:
-    i = 0
-    while i < len(points):
-        p = points[i]
-        if isinstance(p, Choice) and p.k > 1:
-            for q, j in zip(points[i : i + p.k], p.sample_picks(gen), strict=True):
+    for p in points:
+        if isinstance(p, ManyChoice):
+            for q, j in zip(p.picks, p.sample_picks(gen), strict=True):
                 out.append(j)
                 sub = q.subspace(j)
                 if sub:
                     _random(sub, u, gen, out)
-            i += p.k
             continue
         v = p.sample(u[p.column])
         out.append(v)
         sub = p.subspace(v)
         if sub:
             _random(sub, u, gen, out)
-        i += 1
 
 
 def _dna_repr(dna: Any) -> str:
@@ -323,8 +355,17 @@ def _dna_repr(dna: Any) -> str:
 def _decode(
     points: Subspace, values: tuple[DNAValue, ...], pos: int, out: list[Any], dna: Any
 ) -> int:
-    picks: list[int] = []
     for p in points:
+        if isinstance(p, ManyChoice):
+            start = len(out)
+            pos = _decode(p.picks, values, pos, out, dna)
+            picks = [v for q, v in out[start:] if q.column in p.columns]
+            why = p.check_picks(picks)
+            if why is not None:
+                raise ValueError(
+                    f"{_dna_repr(dna)} picks {picks} for manyof {p.location!r}, which {why}"
+                )
+            continue
         if pos >= len(values):
             raise ValueError(
                 f"{_dna_repr(dna)} is too short for this space: no value for decision "
@@ -341,18 +382,14 @@ def _decode(
         sub = p.subspace(v)
         if sub:
             pos = _decode(sub, values, pos, out, dna)
-        if isinstance(p, Choice) and p.k > 1:
-            picks = [v] if p.pick == 0 else picks + [v]
-            why = p.check_picks(picks) if p.pick == p.k - 1 else None
-            if why is not None:
-                raise ValueError(
-                    f"{_dna_repr(dna)} picks {picks} for manyof {p.location!r}, which {why}"
-                )
     return pos
 
 
 def _read(points: Subspace, idx: list[int], val: list[float], out: list[DNAValue]) -> None:
     for p in points:
+        if isinstance(p, ManyChoice):
+            _read(p.picks, idx, val, out)
+            continue
         c = p.column
         if not p.in_indices:
             out.append(min(max(float(val[c]), p.low), p.high))  # type: ignore[attr-defined]
@@ -369,33 +406,18 @@ def _grid(points: Subspace) -> Iterator[list[DNAValue]]:
     if not points:
         yield []
         return
-    p = points[0]
-    if isinstance(p, Choice) and p.k > 1:
-        group, rest = points[: p.k], points[p.k :]
-        n, k = p.num_candidates, p.k
-        if p.distinct:
-            picks_iter: Any = (
-                itertools.combinations(range(n), k)
-                if p.sorted
-                else itertools.permutations(range(n), k)
-            )
-        else:
-            picks_iter = (
-                itertools.combinations_with_replacement(range(n), k)
-                if p.sorted
-                else itertools.product(range(n), repeat=k)
-            )
-        for picks in picks_iter:
+    p, rest = points[0], points[1:]
+    if isinstance(p, ManyChoice):
+        for picks in p.iter_picks():
             heads = [
                 [[j] + tail for tail in _grid(q.subspace(j))]
-                for q, j in zip(group, picks, strict=True)
+                for q, j in zip(p.picks, picks, strict=True)
             ]
             for combo in itertools.product(*heads):
                 head = [v for part in combo for v in part]
                 for tail in _grid(rest):
                     yield head + tail
         return
-    rest = points[1:]
     for v in p.options():
         for mid in _grid(p.subspace(v)):
             for tail in _grid(rest):
