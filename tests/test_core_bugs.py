@@ -318,3 +318,31 @@ def test_fingerprints_of_manyof_spaces_are_those_of_stored_studies() -> None:
     }
     for fingerprint, space in pinned.items():
         assert mx.dna_spec(space).fingerprint == fingerprint
+
+
+@pytest.mark.parametrize("name", ["Random", "RegularizedEvolution", "NSGA2"])
+def test_a_search_validates_each_dna_once(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    validate = mx.DNASpec.validate
+
+    def counting(self: mx.DNASpec, dna: Any) -> Any:
+        calls.append(dna)
+        return validate(self, dna)
+
+    monkeypatch.setattr(mx.DNASpec, "validate", counting)
+    space = {"w": mx.oneof([1, 2, 3]), "lr": mx.floatv(0.1, 1.0), "m": mx.manyof(2, [1, 2, 3])}
+    algorithm = {
+        "Random": lambda: mx.algorithms.Random(seed=0),
+        "RegularizedEvolution": lambda: mx.algorithms.RegularizedEvolution(
+            population_size=4, tournament_size=2, seed=0
+        ),
+        "NSGA2": lambda: mx.algorithms.NSGA2(objectives=("a", "b"), population_size=4, seed=0),
+    }[name]()
+    for trial in mx.search(space, algorithm, num_trials=30):
+        w = float(trial.program["w"])
+        trial.report({"a": w, "b": -w} if name == "NSGA2" else w)
+    assert len(calls) == 30  # at the search boundary, once per proposal
+    algorithm.feedback(mx.DNA([0, 0.5, 0, 1]), 1.0 if name != "NSGA2" else (1.0, 0.0))
+    assert len(calls) == 31  # a DNA it did not propose is checked
+    with pytest.raises(ValueError, match="too short for this space"):
+        algorithm.feedback(mx.DNA([0]), 1.0 if name != "NSGA2" else (1.0, 0.0))

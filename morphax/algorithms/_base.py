@@ -17,6 +17,7 @@ randomness in a seeded `numpy.random.Generator` (or a JAX key) made in `reset`.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,7 @@ class Algorithm(Configurable):
         self.rng = np.random.default_rng(self.seed)
         self.num_proposed = 0
         self.num_feedback = 0
+        self._issued: Counter[DNA] = Counter()  # proposed, not yet fed back
 
     @property
     def spec(self) -> DNASpec:
@@ -132,6 +134,7 @@ class Algorithm(Configurable):
         self.rng = np.random.default_rng(self.seed)
         self.num_proposed = 0
         self.num_feedback = 0
+        self._issued = Counter()
         self.reset()
 
     def reset(self) -> None:
@@ -147,6 +150,7 @@ class Algorithm(Configurable):
         self._check_setup("propose")
         dna = self._propose()
         self.num_proposed += 1
+        self._issued[dna] += 1
         return dna
 
     def _propose(self) -> DNA:
@@ -156,10 +160,20 @@ class Algorithm(Configurable):
     def feedback(self, dna: DNA, reward: Reward) -> None:
         """Takes the reward of a proposed DNA (None: the trial failed).
 
+        A DNA this algorithm proposed is taken as it is (the search checked it
+        when it was proposed); any other DNA is checked against the spec once.
+
         Raises:
             RuntimeError: if the algorithm is not set up (call `setup(spec)`).
+            ValueError: if a DNA it did not propose does not fit the spec.
         """
         self._check_setup("feedback")
+        if self._issued[dna]:
+            self._issued[dna] -= 1
+            if not self._issued[dna]:
+                del self._issued[dna]
+        else:
+            self.spec.validate(dna)
         self._feedback(dna, reward)
         self.num_feedback += 1
 

@@ -176,7 +176,6 @@ class Evolution(Algorithm):
         return self.mutator(self.spec, parent, self.rng)
 
     def _feedback(self, dna: DNA, reward: Reward) -> None:
-        dna = dna.use_spec(self.spec)
         if self._pending[dna]:
             self._pending[dna] -= 1
             if not self._pending[dna]:

@@ -251,7 +251,6 @@ class NSGA2(Algorithm):
         return a.dna
 
     def _feedback(self, dna: DNA, reward: Reward) -> None:
-        dna = dna.use_spec(self.spec)
         objs = self._objectives(reward)
         if objs is None:
             return

@@ -279,12 +279,20 @@ class DNASpec:
             return DNAArray(idx, val, mask)
         return DNAArray(idx[0], val[0], mask[0])
 
-    def from_array(self, array: DNAArray | tuple[Any, Any] | tuple[Any, Any, Any]) -> Any:
+    def from_array(
+        self, array: DNAArray | tuple[Any, Any] | tuple[Any, Any, Any], *, check: bool = True
+    ) -> Any:
         """The DNA of an array form; a list of DNA for a `[batch, n]` array.
 
         Only `indices` and `values` are read: which decisions are active
         follows from the choices, so arrays made by an algorithm need no mask.
         Float values are clipped to their bounds (float32 rounding).
+
+        Args:
+            array: `(indices, values)` or a :class:`DNAArray`.
+            check: validate each DNA (ValueError naming the decision). Code
+                whose arrays keep the rules by construction (the mutators)
+                passes False: the search validates every proposal once.
         """
         indices, values = np.asarray(array[0]), np.asarray(array[1])
         n = len(self.columns)
@@ -298,14 +306,16 @@ class DNASpec:
                 f"but got {indices.shape} and {values.shape}"
             )
         if indices.ndim == 1:
-            return self._read(indices.tolist(), values.tolist())
-        return [self._read(i, v) for i, v in zip(indices.tolist(), values.tolist(), strict=True)]
+            return self._read(indices.tolist(), values.tolist(), check)
+        pairs = zip(indices.tolist(), values.tolist(), strict=True)
+        return [self._read(i, v, check) for i, v in pairs]
 
-    def _read(self, idx: list[int], val: list[float]) -> DNA:
+    def _read(self, idx: list[int], val: list[float], check: bool) -> DNA:
         out: list[DNAValue] = []
         _read(self.root, idx, val, out)
         dna = DNA(out)
-        self.validate(dna)
+        if check:
+            self.validate(dna)
         return dna
 
     # -- enumeration -----------------------------------------------------------
