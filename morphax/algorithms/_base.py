@@ -18,12 +18,17 @@ randomness in a seeded `numpy.random.Generator` (or a JAX key) made in `reset`.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from .._typing import History, Reward
+
 from ..symbolic import DNA, DNASpec
+
+#: A journal event: `("propose", dna)` or `("feedback", dna, reward)`.
+Event = tuple[Any, ...]
 
 __all__ = ["Algorithm", "Configurable", "History", "Reward"]
 
@@ -199,6 +204,51 @@ class Algorithm(Configurable):
                 if proposed != dna:
                     replaying = False
             self.feedback(dna, reward)
+
+    def replay(self, events: Iterable[Event]) -> None:
+        """Rebuilds the state from a journal: the events in the order it saw them.
+
+        Each event is `("propose", dna)` or `("feedback", dna, reward)`, with
+        any number of proposals outstanding between them and feedback in any
+        order. The algorithm is set up afresh and each proposal is made again,
+        so its random state ends as in the run that wrote the journal.
+
+        Raises:
+            RuntimeError: if the algorithm is not set up (call `setup(spec)`).
+            ValueError: if a proposal made again differs from the journal's
+                (the algorithm, its seed or its code changed), naming both.
+
+        Examples:
+            >>> import morphax as mx
+            >>> spec = mx.dna_spec({"a": mx.oneof([1, 2, 3])})
+            >>> algo = mx.algorithms.Random(seed=0)
+            >>> algo.setup(spec)
+            >>> a, b = algo.propose(), algo.propose()
+            >>> algo.feedback(b, 1.0)
+            >>> again = mx.algorithms.Random(seed=0)
+            >>> again.setup(spec)
+            >>> again.replay([("propose", a), ("propose", b), ("feedback", b, 1.0)])
+            >>> again.propose() == algo.propose()
+            True
+        """
+        self._check_setup("replay")
+        self.setup(self.spec)
+        for i, event in enumerate(events):
+            if event[0] == "propose":
+                try:
+                    proposed = self.propose()
+                except StopIteration:
+                    proposed = None
+                if proposed != event[1]:
+                    raise ValueError(
+                        f"{type(self).__name__} cannot replay its journal: proposal at event {i} "
+                        f"is {proposed!r} where the journal has {event[1]!r}; the algorithm, its "
+                        "seed or its code changed since the journal was written"
+                    )
+            elif event[0] == "feedback":
+                self.feedback(event[1], event[2])
+            else:
+                raise ValueError(f"unknown journal event {event!r} at {i}")
 
     def config(self) -> dict[str, Any]:
         """The JSON-ready arguments that rebuild this algorithm (with its seed)."""
