@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from .._typing import History, Reward
-
 from ..symbolic import DNA, DNASpec
 
 #: A journal event: `("propose", dna)` or `("feedback", dna, reward)`.
