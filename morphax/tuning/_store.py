@@ -1,12 +1,19 @@
 """The study store: SQLite (stdlib sqlite3, WAL), one file holds many studies.
 
-Every change is its own transaction, so a process killed at any point (even
-SIGKILL) leaves a file that opens, with every reported trial kept. Several
-processes may append to one file: trial numbers are taken inside
-`BEGIN IMMEDIATE` transactions and SQLite's locking serializes writers. A
-study has one writer at a time: a search claims its study, and a second
-search of the same study on this host is refused while the first process
-lives (a crashed writer's claim is taken over on resume).
+`Store` implements the :class:`~morphax.tuning._storage.Storage` protocol
+(`MemoryStorage` is the reference behaviour). Every change is one
+transaction, and a trial's row change and its journal event (`propose_seq`,
+`feedback_seq`, taken from the study's event counter) share it, so a process
+killed at any point (even SIGKILL) leaves a file that opens, with every
+reported trial and the exact order the algorithm saw them. A KeyboardInterrupt
+inside a transaction rolls it back and leaves the connection usable.
+
+Several processes may append to one file: numbers and sequence numbers are
+taken inside `BEGIN IMMEDIATE` transactions. A study has one writer at a time,
+held by a lease (an owner token per search, an expiry by wall time): any host
+takes over a lease that was not renewed in time, and `takeover=True` takes it
+at once. `Store(path, readonly=True)` never writes the file (see
+`_store_schema.open_reader`).
 """
 
 from __future__ import annotations
@@ -14,187 +21,107 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
-FORMAT = "morphax-study"
-SCHEMA_VERSION = "1"
-STATUSES = ("pending", "completed", "failed", "skipped", "abandoned")
+from ._storage import STATUSES, StoreError, StudyRow, TrialRow
+from ._store_rows import dumps_metrics, report, study_row, trial_row
+from ._store_schema import FORMAT, SCHEMA_VERSION, V1_JOURNAL, V2_JOURNAL, open_reader, open_writer
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS morphax_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS studies (
-    id INTEGER PRIMARY KEY,
-    name TEXT UNIQUE NOT NULL,
-    spec_fingerprint TEXT NOT NULL,
-    space_json TEXT,
-    algorithm_json TEXT NOT NULL,
-    objective_json TEXT NOT NULL,
-    created REAL NOT NULL,
-    writer TEXT
-);
-CREATE TABLE IF NOT EXISTS trials (
-    id INTEGER PRIMARY KEY,
-    study_id INTEGER NOT NULL REFERENCES studies(id),
-    number INTEGER NOT NULL,
-    dna_json TEXT NOT NULL,
-    program_json TEXT,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'completed', 'failed', 'skipped', 'abandoned')),
-    metrics_json TEXT,
-    reason TEXT,
-    created REAL NOT NULL,
-    finished REAL,
-    UNIQUE (study_id, number)
-);
-CREATE TABLE IF NOT EXISTS reports (
-    trial_id INTEGER NOT NULL REFERENCES trials(id),
-    step INTEGER NOT NULL,
-    metrics_json TEXT NOT NULL,
-    time REAL NOT NULL,
-    PRIMARY KEY (trial_id, step)
-);
-"""
+_FEEDBACK_STATUSES = ("completed", "failed", "skipped")
+_STUDY_COLUMNS = "id, name, spec_fingerprint, space_json, algorithm_json, objective_json, created"
+_TRIAL_COLUMNS = (
+    "id, number, dna_json, program_json, status, metrics_json, reason, created, finished"
+)
 
 
-def _writer_id() -> str:
+def _process_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(writer: str) -> bool:
-    """Whether the process named `host:pid` runs (other hosts: assumed alive)."""
-    host, _, pid = writer.rpartition(":")
-    if host != socket.gethostname():
-        return True
+def _dead_here(owner: str) -> bool:
+    """Whether `owner` is a `host:pid` token of this host whose process is gone."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
         return True
-    return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
+    return False
 
 
-class StoreError(ValueError):
-    """A study file that cannot be used: not SQLite, foreign, or corrupted."""
-
-
-@dataclass
-class StudyRow:
-    id: int
-    name: str
-    spec_fingerprint: str
-    space_json: str | None
-    algorithm: dict[str, Any]
-    objective: dict[str, Any]
-    created: float
-
-
-@dataclass
-class TrialRow:
-    id: int
-    number: int
-    dna_json: str
-    program_json: str | None
-    status: str
-    metrics: dict[str, float] | None
-    reason: str | None
-    created: float
-    finished: float | None
-    steps: list[tuple[int, dict[str, float]]]
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 class Store:
-    """A study file. Open with `Store(path)`; it is created when missing."""
+    """A study file. `Store(path)` may write it (it is created when missing);
+    `Store(path, readonly=True)` only reads an existing study file."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self.path = os.fspath(path)
-        if os.path.isdir(self.path):
-            raise StoreError(
-                f"study store {self.path!r} is a directory; give a file path like 'study.db'"
-            )
-        parent = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(parent):
-            raise StoreError(
-                f"cannot create study store {self.path!r}: folder {parent!r} does not exist"
-            )
-        existed = os.path.exists(self.path) and os.path.getsize(self.path) > 0
-        try:
-            self.conn = sqlite3.connect(
-                self.path, timeout=60.0, isolation_level=None, check_same_thread=False
-            )
-            self._check(existed)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            if not existed:
-                with self._write():
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            self.conn.execute(statement)
-                    self.conn.execute(
-                        "INSERT OR IGNORE INTO morphax_meta VALUES ('format', ?), ('schema_version', ?)",
-                        (FORMAT, SCHEMA_VERSION),
-                    )
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot open study store {self.path!r}: {e}") from None
+        self.readonly = readonly
+        if readonly:
+            self.conn, self.schema_version = open_reader(self.path)
+        else:
+            self.conn = open_writer(self.path)
+            self.schema_version = SCHEMA_VERSION
 
-    def _check(self, existed: bool) -> None:
-        if not existed:
-            return
-        try:
-            tables = {
-                r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-        except sqlite3.DatabaseError as e:
-            raise StoreError(
-                f"{self.path!r} is not a morphax study file: SQLite cannot read it ({e}); "
-                "give a new file name, or restore the file"
-            ) from None
-        if "morphax_meta" not in tables:
-            raise StoreError(
-                f"{self.path!r} is a SQLite database but not a morphax study store "
-                f"(its tables: {sorted(tables)}); give another file name"
-            )
-        meta = dict(self.conn.execute("SELECT key, value FROM morphax_meta").fetchall())
-        if meta.get("format") != FORMAT or meta.get("schema_version") != SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path!r} has format {meta.get('format')!r} version {meta.get('schema_version')!r}; "
-                f"this morphax reads {FORMAT!r} version {SCHEMA_VERSION!r}"
-            )
-        problems = [r[0] for r in self.conn.execute("PRAGMA quick_check").fetchall()]
-        if problems != ["ok"]:
-            raise StoreError(f"study store {self.path!r} is corrupted: {problems[:3]}")
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the file; a writer's close merges the write-ahead log into it."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self.conn.close()
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
+        """One `BEGIN IMMEDIATE` transaction, rolled back on any exception
+        (KeyboardInterrupt included), so none is ever left open."""
+        if self.readonly:
+            raise StoreError(f"study store {self.path!r} was opened read-only")
+        if self.conn.in_transaction:  # left by an interrupt outside this manager
             self.conn.execute("ROLLBACK")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            yield
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
 
-    def close(self) -> None:
-        self.conn.close()
+    @contextmanager
+    def _read(self) -> Iterator[None]:
+        """One read transaction: a consistent snapshot across its SELECTs."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        try:
+            self.conn.execute("BEGIN")
+            yield
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     # -- studies -----------------------------------------------------------------
 
     def study(self, name: str) -> StudyRow | None:
         row = self.conn.execute(
-            "SELECT id, name, spec_fingerprint, space_json, algorithm_json, objective_json, created "
-            "FROM studies WHERE name = ?",
-            (name,),
+            f"SELECT {_STUDY_COLUMNS} FROM studies WHERE name = ?", (name,)
         ).fetchone()
-        if row is None:
-            return None
-        return StudyRow(
-            row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]), row[6]
-        )
+        return None if row is None else study_row(row, self.path)
 
     def study_names(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM studies ORDER BY id")]
@@ -207,19 +134,20 @@ class Store:
         algorithm: dict[str, Any],
         objective: dict[str, Any],
     ) -> StudyRow:
+        """The study `name`, created with these facts if it does not exist."""
         with self._write():
             existing = self.study(name)
             if existing is not None:
                 return existing
             self.conn.execute(
-                "INSERT INTO studies (name, spec_fingerprint, space_json, algorithm_json, objective_json, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO studies (name, spec_fingerprint, space_json, algorithm_json, "
+                "objective_json, created) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     fingerprint,
                     space_json,
-                    json.dumps(algorithm),
-                    json.dumps(objective),
+                    json.dumps(algorithm, allow_nan=False),
+                    json.dumps(objective, allow_nan=False),
                     time.time(),
                 ),
             )
@@ -227,98 +155,199 @@ class Store:
         assert row is not None
         return row
 
-    def claim(self, study_id: int, name: str) -> None:
-        """Makes this process the study's writer, unless a live process on
-        this host is (then raises StoreError naming it)."""
-        me = _writer_id()
-        with self._write():
-            (writer,) = self.conn.execute(
-                "SELECT writer FROM studies WHERE id = ?", (study_id,)
-            ).fetchone()
-            if writer and writer != me and _alive(writer):
-                raise StoreError(
-                    f"study {name!r} in {self.path!r} is being searched by another process "
-                    f"({writer}); a study has one writer at a time: wait for it, or use another "
-                    "study name"
-                )
-            self.conn.execute("UPDATE studies SET writer = ? WHERE id = ?", (me, study_id))
+    def _study_name(self, study_id: int) -> str:
+        row = self.conn.execute("SELECT name FROM studies WHERE id = ?", (study_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no study with id {study_id} in {self.path!r}")
+        return str(row[0])
 
-    def release(self, study_id: int) -> None:
+    # -- the lease -----------------------------------------------------------------
+
+    def acquire_lease(
+        self, study_id: int, name: str, owner: str, ttl: float, *, takeover: bool = False
+    ) -> None:
+        """Takes the study for `owner` until now + `ttl` seconds.
+
+        Raises:
+            StoreError: if another owner holds a lease that has not expired
+                (unless `takeover`), naming it and when it expires.
+        """
+        with self._write():
+            row = self.conn.execute(
+                "SELECT lease_owner, lease_expires FROM studies WHERE id = ?", (study_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no study {name!r} (id {study_id}) in {self.path!r}")
+            held, expires = row
+            now = time.time()
+            live = isinstance(expires, (int, float)) and expires > now
+            if held is not None and held != owner and live and not takeover:
+                raise StoreError(
+                    f"study {name!r} in {self.path!r} is being searched by another search "
+                    f"({held}), whose lease runs until {_when(expires)} ({expires - now:.1f} s "
+                    "from now); a study has one writer at a time: wait for that search to "
+                    "finish, rerun after its lease expires if it died (any host takes an "
+                    "expired lease over), take it over now with takeover=True if you know it "
+                    "is dead, or use another study name"
+                )
+            self.conn.execute(
+                "UPDATE studies SET lease_owner = ?, lease_expires = ? WHERE id = ?",
+                (owner, now + ttl, study_id),
+            )
+
+    def renew_lease(self, study_id: int, owner: str, ttl: float) -> None:
+        """Extends `owner`'s lease; StoreError if another owner took it over."""
+        with self._write():
+            row = self.conn.execute(
+                "SELECT name, lease_owner FROM studies WHERE id = ?", (study_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no study with id {study_id} in {self.path!r}")
+            if row[1] is not None and row[1] != owner:
+                raise StoreError(
+                    f"the lease of study {row[0]!r} in {self.path!r} was taken over by {row[1]}; "
+                    "this search no longer writes it"
+                )
+            self.conn.execute(
+                "UPDATE studies SET lease_owner = ?, lease_expires = ? WHERE id = ?",
+                (owner, time.time() + ttl, study_id),
+            )
+
+    def release_lease(self, study_id: int, owner: str) -> None:
+        """Gives the lease up, if `owner` still holds it (else does nothing)."""
         with self._write():
             self.conn.execute(
-                "UPDATE studies SET writer = NULL WHERE id = ? AND writer = ?",
-                (study_id, _writer_id()),
+                "UPDATE studies SET lease_owner = NULL, lease_expires = NULL "
+                "WHERE id = ? AND lease_owner = ?",
+                (study_id, owner),
             )
+
+    def claim(self, study_id: int, name: str) -> None:
+        """Deprecated: a 60 s lease for this process (`host:pid`). Until the
+        search loop holds a lease per search, a lease left by a dead process
+        of this host is taken over at once, as the old claim was."""
+        row = self.conn.execute(
+            "SELECT lease_owner FROM studies WHERE id = ?", (study_id,)
+        ).fetchone()
+        dead = row is not None and isinstance(row[0], str) and _dead_here(row[0])
+        self.acquire_lease(study_id, name, _process_owner(), 60.0, takeover=dead)
+
+    def release(self, study_id: int) -> None:
+        """Deprecated: releases this process's lease (see `claim`)."""
+        self.release_lease(study_id, _process_owner())
 
     # -- trials ------------------------------------------------------------------
 
-    def add_trial(self, study_id: int, dna_json: str, program_json: str | None) -> tuple[int, int]:
-        """Inserts a pending trial; returns (row id, trial number)."""
+    def _next_seq(self, study_id: int) -> int:
+        """The study's next journal event number (inside a write transaction)."""
+        row = self.conn.execute(
+            "UPDATE studies SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq",
+            (study_id,),
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no study with id {study_id} in {self.path!r}")
+        return int(row[0])
+
+    def add_trial(
+        self, study_id: int, dna_json: str, program_json: str | None
+    ) -> tuple[int, int, int]:
+        """A new pending trial and its propose event: (row id, number, propose_seq)."""
         with self._write():
             (number,) = self.conn.execute(
                 "SELECT COALESCE(MAX(number), 0) + 1 FROM trials WHERE study_id = ?", (study_id,)
             ).fetchone()
+            seq = self._next_seq(study_id)
             cur = self.conn.execute(
-                "INSERT INTO trials (study_id, number, dna_json, program_json, status, created) "
-                "VALUES (?, ?, ?, ?, 'pending', ?)",
-                (study_id, number, dna_json, program_json, time.time()),
+                "INSERT INTO trials (study_id, number, dna_json, program_json, status, created, "
+                "attempts, propose_seq) VALUES (?, ?, ?, ?, 'pending', ?, 1, ?)",
+                (study_id, number, dna_json, program_json, time.time(), seq),
             )
         assert cur.lastrowid is not None
-        return cur.lastrowid, number
+        return cur.lastrowid, int(number), seq
+
+    def _pending(self, trial_id: int) -> tuple[int, int]:
+        """(study id, attempts) of a pending trial; StoreError otherwise."""
+        row = self.conn.execute(
+            "SELECT study_id, number, status, attempts FROM trials WHERE id = ?", (trial_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no trial row {trial_id} in {self.path!r}")
+        if row[2] != "pending":
+            raise StoreError(
+                f"trial #{row[1]} is {row[2]}, not pending; it was finished "
+                f"(study file {self.path!r})"
+            )
+        return int(row[0]), int(row[3])
+
+    def retry_trial(self, trial_id: int) -> int:
+        """Counts one more attempt of a pending trial; returns the attempts now."""
+        with self._write():
+            _, attempts = self._pending(trial_id)
+            self.conn.execute(
+                "UPDATE trials SET attempts = ? WHERE id = ?", (attempts + 1, trial_id)
+            )
+        return attempts + 1
 
     def finish_trial(
         self, trial_id: int, status: str, metrics: dict[str, float] | None, reason: str | None
-    ) -> None:
-        assert status in STATUSES
-        with self._write():
-            cur = self.conn.execute(
-                "UPDATE trials SET status = ?, metrics_json = ?, reason = ?, finished = ? "
-                "WHERE id = ? AND status = 'pending'",
-                (
-                    status,
-                    None if metrics is None else json.dumps(metrics),
-                    reason,
-                    time.time(),
-                    trial_id,
-                ),
+    ) -> int:
+        """Finishes a pending trial and records its feedback event; returns
+        the feedback_seq. `status` is completed, failed or skipped."""
+        if status not in _FEEDBACK_STATUSES:
+            raise StoreError(
+                f"a trial is finished as completed, failed or skipped, not {status!r} "
+                "(abandon_trial marks one abandoned)"
             )
-            if cur.rowcount != 1:
-                raise StoreError(
-                    f"trial row {trial_id} is not pending in {self.path!r}; it was finished elsewhere"
-                )
+        text = None if metrics is None else dumps_metrics(metrics)
+        with self._write():
+            study_id, _ = self._pending(trial_id)
+            seq = self._next_seq(study_id)
+            self.conn.execute(
+                "UPDATE trials SET status = ?, metrics_json = ?, reason = ?, finished = ?, "
+                "feedback_seq = ? WHERE id = ?",
+                (status, text, reason, time.time(), seq, trial_id),
+            )
+        return seq
+
+    def abandon_trial(self, trial_id: int, reason: str) -> None:
+        """Marks a pending trial abandoned (never fed back)."""
+        with self._write():
+            self._pending(trial_id)
+            self.conn.execute(
+                "UPDATE trials SET status = 'abandoned', reason = ?, finished = ? WHERE id = ?",
+                (reason, time.time(), trial_id),
+            )
 
     def add_report(self, trial_id: int, step: int, metrics: dict[str, float]) -> None:
+        """Stores a step report (a step reported again replaces the old one)."""
+        text = dumps_metrics(metrics)
         with self._write():
             self.conn.execute(
-                "INSERT OR REPLACE INTO reports (trial_id, step, metrics_json, time) VALUES (?, ?, ?, ?)",
-                (trial_id, step, json.dumps(metrics), time.time()),
+                "INSERT OR REPLACE INTO reports (trial_id, step, metrics_json, time) "
+                "VALUES (?, ?, ?, ?)",
+                (trial_id, step, text, time.time()),
             )
 
     def trials(self, study_id: int) -> list[TrialRow]:
-        rows = self.conn.execute(
-            "SELECT id, number, dna_json, program_json, status, metrics_json, reason, created, finished "
-            "FROM trials WHERE study_id = ? ORDER BY number",
-            (study_id,),
-        ).fetchall()
+        """The study's trials by number, with their step reports (a version-1
+        file read read-only gets the journal its migration would write)."""
+        journal = ", ".join(V1_JOURNAL if self.schema_version == "1" else V2_JOURNAL)
+        with self._read():
+            study = self._study_name(study_id)
+            rows = self.conn.execute(
+                f"SELECT {_TRIAL_COLUMNS}, {journal} FROM trials WHERE study_id = ? "
+                "ORDER BY number",
+                (study_id,),
+            ).fetchall()
+            reports = self.conn.execute(
+                "SELECT r.trial_id, t.number, r.step, r.metrics_json FROM reports r "
+                "JOIN trials t ON t.id = r.trial_id WHERE t.study_id = ? ORDER BY r.trial_id, r.step",
+                (study_id,),
+            ).fetchall()
         steps: dict[int, list[tuple[int, dict[str, float]]]] = {}
-        for tid, step, mj in self.conn.execute(
-            "SELECT r.trial_id, r.step, r.metrics_json FROM reports r JOIN trials t ON t.id = r.trial_id "
-            "WHERE t.study_id = ? ORDER BY r.trial_id, r.step",
-            (study_id,),
-        ):
-            steps.setdefault(tid, []).append((step, json.loads(mj)))
-        return [
-            TrialRow(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                None if r[5] is None else json.loads(r[5]),
-                r[6],
-                r[7],
-                r[8],
-                steps.get(r[0], []),
-            )
-            for r in rows
-        ]
+        for tid, number, step, mj in reports:
+            steps.setdefault(tid, []).append(report(tid, number, step, mj, self.path, study))
+        return [trial_row(r, steps.get(r[0], []), self.path, study) for r in rows]
+
+
+__all__ = ["FORMAT", "SCHEMA_VERSION", "STATUSES", "Store", "StoreError", "StudyRow", "TrialRow"]

@@ -6,8 +6,10 @@ Stored programs are data: they are decoded only when `trial.program` (or
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 from typing import Any
 
 import numpy as np
@@ -150,15 +152,40 @@ class Study:
         self.name = name
         self.algorithm = row.algorithm
         self.spec_fingerprint = row.spec_fingerprint
-        self.objective = Objective(
-            row.objective["name"],
-            None if row.objective["names"] is None else tuple(row.objective["names"]),
-        )
+        names = row.objective["names"]
+        self.objective = Objective(row.objective["name"], None if names is None else tuple(names))
         self._space_json = row.space_json
         # Programs are decoded lazily, when `trial.program` is read.
-        self.trials: list[Trial] = [
-            record(r, self.objective, load_program=True) for r in store.trials(row.id)
-        ]
+        self.trials: list[Trial] = [self._record(store, r) for r in store.trials(row.id)]
+
+    def _record(self, store: Store, row: TrialRow) -> Trial:
+        try:
+            return record(row, self.objective, load_program=True)
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            raise StoreError(
+                f"study file {store.path!r}, study {self.name!r}: trial #{row.number} cannot be "
+                f"read ({type(e).__name__}: {e}); the row was edited by hand or damaged"
+            ) from None
+
+    def backup(self, path: str | os.PathLike[str]) -> str:
+        """Copies the study file (every study in it) to `path` with SQLite's
+        online backup: a consistent, self-contained copy even while a search
+        writes the file. `path` is replaced atomically; returns it."""
+        dest = os.fspath(path)
+        if os.path.abspath(dest) == os.path.abspath(self.path):
+            raise ValueError(f"cannot back {self.path!r} up onto itself; give another path")
+        tmp = f"{dest}.backup-{os.getpid()}"
+        source = Store(self.path, readonly=True)
+        try:
+            with contextlib.closing(sqlite3.connect(tmp)) as out:
+                source.conn.backup(out)
+            os.replace(tmp, dest)
+        finally:
+            source.close()
+            for leftover in (tmp, f"{tmp}-journal", f"{tmp}-wal", f"{tmp}-shm"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+        return dest
 
     @property
     def space(self) -> Any:
@@ -271,13 +298,15 @@ def load_study(path: str | os.PathLike[str], name: str | None = None) -> Study:
         path: the study file.
         name: the study's name; may be left out when the file holds one study.
 
+    The file is opened read-only and never written: no schema is made in
+    an empty file, no write-ahead log is merged into it.
+
     Raises:
         ValueError: if the file is missing, not a morphax study file, or has
-            no such study.
+            no such study (StoreError, a ValueError, for the file itself and
+            for rows that cannot be read, naming the file and the trial).
     """
-    if not os.path.exists(path):
-        raise ValueError(f"no study file at {os.fspath(path)!r}")
-    store = Store(path)
+    store = Store(path, readonly=True)  # never writes the file
     try:
         if name is None:
             names = store.study_names()
