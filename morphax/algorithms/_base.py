@@ -90,6 +90,11 @@ class Algorithm(Configurable):
         spec: the DNASpec it is bound to (after `setup`).
         objectives: the metric names a multi-objective algorithm reads from a
             dict report, in order; None for single-objective algorithms.
+        max_pending: at most this many proposals outstanding (proposed, not
+            yet fed back) that the algorithm can take; a search asks for no
+            more before feedback comes. None (the default): any number, with
+            feedback in any order. A class attribute; set it in a subclass
+            that cannot propose again before feedback (e.g. `max_pending = 1`).
         num_proposed: how many proposals it made since `setup`.
         num_feedback: how many feedbacks it took since `setup`.
 
@@ -107,6 +112,7 @@ class Algorithm(Configurable):
     """
 
     objectives: tuple[str, ...] | None = None
+    max_pending: int | None = None
 
     def __init__(self, *, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer):

@@ -4,8 +4,9 @@ Run them in your test suite:
 
 * :func:`check_algorithm` (and the single checks it runs) on an algorithm:
   valid DNA, determinism under a seed, `recover(history)` (also with
-  proposals outstanding), the `config()` round trip, learning on a known
-  objective and pinned proposals.
+  proposals outstanding), exact `replay(journal)` with trials in flight
+  (:func:`check_replay_in_flight`), the `config()` round trip, learning on a
+  known objective (also in flight) and pinned proposals.
 * :func:`check_space_laws` (and the single laws) on a search space; random
   spaces for hypothesis live in :mod:`morphax.testing.strategies`.
 * :func:`check_stopping_policy` on an early-stopping policy.
@@ -33,6 +34,10 @@ from ._contract import check_improves as check_improves
 from ._contract import check_pinned_proposals as check_pinned_proposals
 from ._contract import onemax_reward as onemax_reward
 from ._contract import record_proposals as record_proposals
+from ._in_flight import IN_FLIGHT_WIDTHS as IN_FLIGHT_WIDTHS
+from ._in_flight import InFlightRun as InFlightRun
+from ._in_flight import check_replay_in_flight as check_replay_in_flight
+from ._in_flight import run_in_flight as run_in_flight
 from ._spaces import check_deciders_agree as check_deciders_agree
 from ._spaces import check_dna_round_trips as check_dna_round_trips
 from ._spaces import check_encode_inverts_materialize as check_encode_inverts_materialize

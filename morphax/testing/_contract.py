@@ -26,6 +26,7 @@ from ._algorithms import (
     example_spaces,
     run_algorithm,
 )
+from ._in_flight import best_found_in_flight, check_replay_in_flight
 
 
 def _json_round_trip(config: Any, who: str) -> Any:
@@ -117,10 +118,16 @@ def check_improves(
     budget: int = 300,
     seeds: Iterable[int] = range(4),
     margin: float = 1.0,
+    in_flight: int = 1,
 ) -> None:
     """On OneMax (10 decisions of 4 candidates; reward: how many hit a hidden
     target) the best reward found in `budget` trials beats random search by
     `margin` on average over `seeds`. For algorithms that claim to learn.
+
+    With `in_flight` > 1 the trials run as an ask/tell search runs them:
+    proposals until `in_flight` are outstanding, then the feedback of a
+    random outstanding one (the order seeded by the seed), and so on; the
+    algorithm must still learn from feedback that comes late and out of order.
 
     Raises:
         AssertionError: with both averages.
@@ -134,19 +141,20 @@ def check_improves(
     spec = mx.dna_spec([mx.oneof(list(range(4))) for _ in ONEMAX_TARGET])
     reward = onemax_reward(ONEMAX_TARGET)
 
-    def best_found(algorithm: Algorithm) -> float:
-        dnas = run_algorithm(algorithm, spec, budget, reward=reward)
-        rewards = [reward(algorithm, d) for d in dnas]
-        return max(float(r) for r in rewards if isinstance(r, float | int))
+    def best_found(algorithm: Algorithm, seed: int) -> float:
+        return best_found_in_flight(
+            algorithm, spec, budget, width=in_flight, order_seed=seed, reward=reward
+        )
 
     seeds = list(seeds)
-    ours = float(np.mean([best_found(make_algorithm(s)) for s in seeds]))
-    rand = float(np.mean([best_found(Random(seed=s)) for s in seeds]))
+    ours = float(np.mean([best_found(make_algorithm(s), s) for s in seeds]))
+    rand = float(np.mean([best_found(Random(seed=s), s) for s in seeds]))
     if not ours >= rand + margin:
+        flight = f" with {in_flight} trials in flight" if in_flight > 1 else ""
         raise AssertionError(
             f"{_name(make_algorithm(0))} finds a best OneMax reward of {ours:.2f} on average "
-            f"over seeds {seeds} in {budget} trials, but random search finds {rand:.2f}; "
-            f"a learning algorithm must beat it by {margin}"
+            f"over seeds {seeds} in {budget} trials{flight}, but random search finds "
+            f"{rand:.2f}; a learning algorithm must beat it by {margin}"
         )
 
 
@@ -224,6 +232,7 @@ ALGORITHM_CHECKS: dict[str, Callable[..., None]] = {
     "deterministic": check_deterministic,
     "recover": check_recover,
     "recover_with_outstanding": check_recover_with_outstanding,
+    "replay_in_flight": check_replay_in_flight,
     "config_round_trip": check_config_round_trip,
 }
 
@@ -241,7 +250,9 @@ def check_algorithm(
     """Runs the whole algorithm contract on `make_algorithm`.
 
     The checks: valid DNA, determinism under a seed, `recover(history)`
-    (also with proposals outstanding), the `config()` round trip, and, when
+    (also with proposals outstanding), exact `replay(journal)` with 1, 2 and
+    8 trials in flight finishing in a random order, the `config()` round
+    trip, and, when
     asked, learning on OneMax and pinned proposals.
 
     Args:
@@ -284,6 +295,8 @@ def check_algorithm(
         check_recover(make_algorithm, main)
     if "recover_with_outstanding" not in skip:
         check_recover_with_outstanding(make_algorithm, main)
+    if "replay_in_flight" not in skip:
+        check_replay_in_flight(make_algorithm, main)
     if "config_round_trip" not in skip:
         check_config_round_trip(make_algorithm, main, rebuild=rebuild)
     if learns:
