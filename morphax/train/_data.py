@@ -2,37 +2,54 @@
 IDX files, and the embedded default (scikit-learn's 8x8 digits).
 
 Every loader returns :class:`Dataset` objects: float32 inputs `[N, ...]` and
-int32 labels `[N]`, checked for matching lengths and labels in range.
+int32 labels `[N]`, checked for matching lengths and labels in range. A
+Dataset may also hold a dict of inputs and regression targets.
 """
 
 from __future__ import annotations
 
 import collections
-import gzip
-import io
 import itertools
-import os
-import pickle
-import struct
-import tarfile
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
 T = TypeVar("T")
+
+
+def _as_inputs(x: Any) -> Any:
+    """Inputs as numpy: floating arrays in float32, integer ones in int32."""
+    if isinstance(x, dict):
+        return {str(k): _as_inputs(v) for k, v in x.items()}
+    a = np.asarray(x)
+    if np.issubdtype(a.dtype, np.floating):
+        return a.astype(np.float32, copy=False)
+    if np.issubdtype(a.dtype, np.integer):
+        return a.astype(np.int32, copy=False)
+    return a
+
+
+def _leaves(x: Any) -> list[np.ndarray]:
+    return list(x.values()) if isinstance(x, dict) else [x]
+
+
+def _take(x: Any, index: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: v[index] for k, v in x.items()}
+    return x[index]
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Inputs `x` (float32, `[N, ...]`) and labels `y` (int32, `[N]`).
+    """Inputs `x` and targets `y`, `N` examples each.
+
+    `x` is one array `[N, ...]` (stored as float32) or a dict of them (passed
+    to the model by name: `model(**x)`, e.g. inputs and a mask; floating
+    arrays are stored as float32, integer ones as int32). With `num_classes`, `y` holds int32
+    class labels `[N]` in `[0, num_classes)`; with `num_classes=None` it holds
+    any targets `[N, ...]` (regression: float32).
 
     Raises:
         ValueError: if lengths differ or a label is outside `[0, num_classes)`.
@@ -44,27 +61,47 @@ class Dataset:
         >>> train, valid = data.split(0.2, seed=0)
         >>> len(train), len(valid)
         (8, 2)
+        >>> reg = Dataset({"x": np.zeros((10, 4)), "mask": np.ones((10, 4), bool)},
+        ...               np.zeros((10, 1)), num_classes=None)
+        >>> reg.input_shape, reg.target_shape
+        ({'x': (4,), 'mask': (4,)}, (1,))
     """
 
-    x: np.ndarray
+    x: Any
     y: np.ndarray
-    num_classes: int
+    num_classes: int | None
     name: str = "arrays"
     classes: tuple[str, ...] = ()  # class names by label id, when known
 
     def __post_init__(self) -> None:
-        x = np.asarray(self.x)
+        x = _as_inputs(self.x) if isinstance(self.x, dict) else np.asarray(self.x, np.float32)
         y = np.asarray(self.y)
-        if x.ndim < 1 or y.ndim != 1:
+        if isinstance(x, dict) and not x:
+            raise ValueError(f"{self.name}: x is an empty dict; give at least one input array")
+        for a in _leaves(x):
+            if a.ndim < 1 or len(a) != len(y):
+                raise ValueError(
+                    f"{self.name}: x has {len(a) if a.ndim else 0} examples but y has "
+                    f"{len(y)} labels; they must match (inputs of shape {a.shape})"
+                )
+        if self.num_classes is None:
+            if y.ndim < 1:
+                raise ValueError(f"{self.name}: need targets of shape [N, ...], but got {y.shape}")
+            if np.issubdtype(y.dtype, np.floating):
+                y = y.astype(np.float32, copy=False)
+            object.__setattr__(self, "x", x)
+            object.__setattr__(self, "y", y)
+            return
+        if y.ndim != 1:
             raise ValueError(
-                f"{self.name}: need x of shape [N, ...] and y of shape [N], but got {x.shape} and {y.shape}"
-            )
-        if len(x) != len(y):
-            raise ValueError(
-                f"{self.name}: x has {len(x)} examples but y has {len(y)} labels; they must match"
+                f"{self.name}: need x of shape [N, ...] and y of shape [N], but got "
+                f"{_leaves(x)[0].shape} and {y.shape}"
             )
         if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"{self.name}: labels must be integers, but got dtype {y.dtype}")
+            raise ValueError(
+                f"{self.name}: labels must be integers, but got dtype {y.dtype}; for "
+                "regression targets pass num_classes=None"
+            )
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int | np.integer):
             raise TypeError(
                 f"{self.name}: num_classes must be an int, but got {self.num_classes!r}"
@@ -82,18 +119,32 @@ class Dataset:
             raise ValueError(
                 f"{self.name}: {len(self.classes)} class names for num_classes={self.num_classes}"
             )
-        object.__setattr__(self, "x", x.astype(np.float32, copy=False))
+        object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y.astype(np.int32, copy=False))
 
     def __len__(self) -> int:
         return len(self.y)
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
+    def input_shape(self) -> Any:
+        """The shape of one input (a dict of shapes for dict inputs)."""
+        if isinstance(self.x, dict):
+            return {k: tuple(v.shape[1:]) for k, v in self.x.items()}
         return tuple(self.x.shape[1:])
 
+    @property
+    def target_shape(self) -> tuple[int, ...]:
+        return tuple(self.y.shape[1:])
+
+    def signature(self) -> Any:
+        """What a compiled step depends on: input and target shapes and dtypes."""
+        leaves = {k: (v.shape[1:], str(v.dtype)) for k, v in _items(self.x)}
+        return (tuple(sorted(leaves.items())), self.y.shape[1:], str(self.y.dtype))
+
     def take(self, index: np.ndarray | slice) -> Dataset:
-        return Dataset(self.x[index], self.y[index], self.num_classes, self.name, self.classes)
+        return Dataset(
+            _take(self.x, index), self.y[index], self.num_classes, self.name, self.classes
+        )
 
     def shuffle(self, seed: int) -> Dataset:
         return self.take(np.random.default_rng(seed).permutation(len(self)))
@@ -113,7 +164,7 @@ class Dataset:
 
     def batches(
         self, batch_size: int, *, seed: int | None = None, drop_remainder: bool = True
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    ) -> Iterator[tuple[Any, np.ndarray]]:
         """Batches of (x, y); shuffled when `seed` is given."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
@@ -122,7 +173,11 @@ class Dataset:
         stop = n - n % batch_size if drop_remainder else n
         for i in range(0, stop, batch_size):
             idx = order[i : i + batch_size]
-            yield self.x[idx], self.y[idx]
+            yield _take(self.x, idx), self.y[idx]
+
+
+def _items(x: Any) -> list[tuple[str, np.ndarray]]:
+    return list(x.items()) if isinstance(x, dict) else [("", x)]
 
 
 def prefetch_to_device(batches: Iterable[T], *, size: int = 2) -> Iterator[T]:
@@ -156,11 +211,25 @@ def prefetch_to_device(batches: Iterable[T], *, size: int = 2) -> Iterator[T]:
 
 
 def from_arrays(x: Any, y: Any, *, num_classes: int | None = None, name: str = "arrays") -> Dataset:
-    """A Dataset from numpy-like arrays; `num_classes` defaults to max label + 1."""
+    """A Dataset from numpy-like arrays (`x` may be a dict of them).
+
+    Integer labels are classes (`num_classes` defaults to max label + 1);
+    floating targets are regression targets (no classes).
+
+    Examples:
+        >>> import numpy as np
+        >>> from morphax.train import from_arrays
+        >>> from_arrays(np.zeros((4, 2)), [0, 2, 1, 0]).num_classes
+        3
+        >>> from_arrays({"a": np.zeros((4, 2))}, np.zeros((4, 1))).num_classes is None
+        True
+    """
     y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.floating):
+        return Dataset(x, y, None, name)
     if num_classes is None:
         num_classes = int(y.max()) + 1 if len(y) else 1
-    return Dataset(np.asarray(x), y, num_classes, name)
+    return Dataset(x, y, num_classes, name)
 
 
 def load_digits(*, test_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
@@ -186,265 +255,3 @@ def load_digits(*, test_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, 
         Dataset(train.x, train.y, 10, "digits/train", names),
         Dataset(test.x, test.y, 10, "digits/test", names),
     )
-
-
-# ---------------------------------------------------------------------------
-# Image folders and tarballs: <root>/[<split>/]<class>/<image>.
-
-
-def _decode_image(data: bytes, where: str) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except Exception as e:
-        raise ValueError(f"cannot decode image {where}: {e}") from None
-
-
-def load_image_folder(
-    path: str | os.PathLike[str], *, split: str | None = None, limit_per_class: int | None = None
-) -> Dataset:
-    """Class-labelled images from a folder or a tarball (`.tar`, `.tar.gz`).
-
-    The layout is `<root>/[<split>/]<class>/<image>` (the layout of
-    `../shared/data/cifar10-jpeg/`): an image's class is the name of the
-    folder holding it; class names sorted alphabetically give the label ids.
-    Images are scaled to [0, 1], shaped `[N, H, W, 3]`, ordered by class and
-    then by file name.
-
-    Args:
-        path: the folder or tarball.
-        split: read only images under a folder of this name (for example
-            "train"), or None for all images.
-        limit_per_class: read at most this many images of each class (the
-            first ones by file name).
-
-    Raises:
-        ValueError: if the path is missing or unreadable, holds no images, or
-            the images differ in size.
-
-    Examples:
-        >>> import tempfile, pathlib
-        >>> from PIL import Image
-        >>> from morphax.train import load_image_folder
-        >>> root = pathlib.Path(tempfile.mkdtemp())
-        >>> for cls in ("cat", "dog"):
-        ...     (root / "train" / cls).mkdir(parents=True)
-        ...     Image.new("RGB", (4, 4)).save(root / "train" / cls / "0.png")
-        >>> data = load_image_folder(root, split="train")
-        >>> data.x.shape, data.y.tolist()
-        ((2, 4, 4, 3), [0, 1])
-    """
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"no such data path: {os.fspath(path)!r}")
-    if limit_per_class is not None and limit_per_class < 1:
-        raise ValueError(f"limit_per_class must be >= 1 or None, but got {limit_per_class}")
-    try:
-        files = _tar_images(p, split) if p.is_file() else _folder_images(p, split)
-    except OSError as e:
-        raise ValueError(f"cannot read images from {os.fspath(path)!r}: {e}") from None
-    if not files:
-        raise ValueError(
-            f"no images found in {os.fspath(path)!r} (split={split!r}); expected "
-            f"[<split>/]<class>/<image> files ending in {IMAGE_SUFFIXES}"
-        )
-    classes = sorted({cls for cls, _ in files})
-    label_of = {c: i for i, c in enumerate(classes)}
-    names = sorted(files, key=lambda item: (label_of[item[0]], item[1]))
-    if limit_per_class is not None:
-        names = _first_per_class(names, limit_per_class)
-    images = [_decode_image(files[item], item[1]) for item in names]
-    shapes = {im.shape for im in images}
-    if len(shapes) != 1:
-        raise ValueError(f"images in {os.fspath(path)!r} differ in size: {sorted(shapes)[:4]}")
-    x = np.stack(images).astype(np.float32) / 255.0
-    y = np.array([label_of[cls] for cls, _ in names], np.int32)
-    name = f"{p.name}/{split}" if split else p.name
-    return Dataset(x, y, len(classes), name, tuple(classes))
-
-
-def _keep(parts: tuple[str, ...], split: str | None) -> bool:
-    """Whether a relative path `parts` names an image of `split`."""
-    if len(parts) < 2 or not parts[-1].lower().endswith(IMAGE_SUFFIXES):
-        return False
-    return split is None or split in parts[:-2]
-
-
-def _tar_images(path: Path, split: str | None) -> dict[tuple[str, str], bytes]:
-    """{(class, member name): bytes} of the images in a tarball."""
-    files: dict[tuple[str, str], bytes] = {}
-    try:
-        with tarfile.open(path) as tar:
-            for member in tar:
-                parts = Path(member.name).parts
-                if not member.isfile() or not _keep(parts, split):
-                    continue
-                fobj = tar.extractfile(member)
-                if fobj is not None:
-                    files[(parts[-2], member.name)] = fobj.read()
-    except (tarfile.TarError, EOFError, zlib.error) as e:
-        raise ValueError(
-            f"cannot read {os.fspath(path)!r} as a tarball of images ({e}); give a folder or "
-            "a .tar/.tar.gz of [<split>/]<class>/<image> files"
-        ) from None
-    return files
-
-
-def _folder_images(root: Path, split: str | None) -> dict[tuple[str, str], bytes]:
-    """{(class, file path): bytes} of the images under a folder."""
-    files: dict[tuple[str, str], bytes] = {}
-    for f in sorted(root.rglob("*")):
-        parts = f.relative_to(root).parts
-        if f.is_file() and _keep(parts, split):
-            files[(parts[-2], str(f))] = f.read_bytes()
-    return files
-
-
-def _first_per_class(names: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
-    counts: dict[str, int] = {}
-    kept = []
-    for cls, name in names:
-        counts[cls] = counts.get(cls, 0) + 1
-        if counts[cls] <= limit:
-            kept.append((cls, name))
-    return kept
-
-
-# ---------------------------------------------------------------------------
-# CIFAR-10 python pickles, read with an unpickler that builds only numpy data.
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Builds dicts, lists, bytes and numpy arrays; refuses any other global."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"refusing to load {module}.{name}: a CIFAR-10 batch may only hold numpy arrays"
-        )
-
-
-def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with open(path, "rb") as f:
-            batch = _NumpyOnlyUnpickler(f, encoding="bytes").load()
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as e:
-        raise ValueError(f"cannot read CIFAR-10 batch {os.fspath(path)!r}: {e}") from None
-    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise ValueError(
-            f"{os.fspath(path)!r} is not a CIFAR-10 batch: it needs a dict with b'data' and b'labels'"
-        )
-    data = np.asarray(batch[b"data"], np.uint8)
-    if data.ndim != 2 or data.shape[1] != 3072:
-        raise ValueError(
-            f"{os.fspath(path)!r}: CIFAR-10 data must be uint8 of shape [N, 3072], "
-            f"but got {data.shape}"
-        )
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return images, np.asarray(batch[b"labels"], np.int64)
-
-
-def load_cifar10(path: str | os.PathLike[str], *, split: str = "train") -> Dataset:
-    """CIFAR-10 from its standard python pickles (`cifar-10-batches-py`):
-    `data_batch_1` .. `data_batch_5` (train) and `test_batch` (test).
-
-    Only numpy arrays are unpickled; anything else (a pickle calling
-    `os.system`, say) is refused. Images are scaled to [0, 1], `[N, 32, 32, 3]`.
-
-    Args:
-        path: the folder holding the batch files.
-        split: "train" or "test".
-
-    Raises:
-        ValueError: if a batch is missing, unreadable, refused or malformed.
-    """
-    root = Path(path)
-    if split not in ("train", "test"):
-        raise ValueError(f"CIFAR-10 split must be 'train' or 'test', but got {split!r}")
-    if not root.is_dir():
-        raise ValueError(f"no such CIFAR-10 folder: {os.fspath(path)!r}")
-    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-    missing = [n for n in names if not (root / n).exists()]
-    if missing:
-        raise ValueError(f"no CIFAR-10 batches {missing} in {os.fspath(path)!r}")
-    parts = [_read_cifar_batch(root / n) for n in names]
-    x = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
-    y = np.concatenate([p[1] for p in parts])
-    return Dataset(x, y, 10, f"cifar10/{split}", CIFAR10_CLASSES)
-
-
-# ---------------------------------------------------------------------------
-# IDX files (MNIST, Fashion-MNIST), raw or gzipped.
-
-_IDX_TYPES: dict[int, Any] = {
-    0x08: np.uint8,
-    0x09: np.int8,
-    0x0B: ">i2",
-    0x0C: ">i4",
-    0x0D: ">f4",
-    0x0E: ">f8",
-}
-
-
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """One IDX array (the MNIST file format), from a raw or gzipped file.
-
-    Raises:
-        ValueError: if the file is missing, unreadable, not IDX, or truncated.
-    """
-    where = repr(os.fspath(path))
-    try:
-        raw = Path(path).read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except FileNotFoundError:
-        raise ValueError(f"no such IDX file: {where}") from None
-    except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"cannot read IDX file {where}: {e}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(
-            f"{where} is not an IDX file: it must start with 0, 0, a type code in "
-            f"{sorted(_IDX_TYPES)} and the rank, but starts with {raw[:4]!r}"
-        )
-    ndim = raw[3]
-    if len(raw) < 4 + 4 * ndim:
-        raise ValueError(f"{where} is truncated: its header lists {ndim} dimensions")
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    dtype = np.dtype(_IDX_TYPES[raw[2]])
-    body = raw[4 + 4 * ndim :]
-    if len(body) != int(np.prod(dims)) * dtype.itemsize:
-        raise ValueError(
-            f"{where} has the wrong size: its header says shape {dims} of {dtype}, "
-            f"but the body has {len(body)} bytes"
-        )
-    return np.frombuffer(body, dtype).reshape(dims).astype(dtype.newbyteorder("="))
-
-
-def load_idx(
-    images: str | os.PathLike[str], labels: str | os.PathLike[str], *, num_classes: int = 10
-) -> Dataset:
-    """Images and labels from a pair of IDX files (MNIST, Fashion-MNIST), raw
-    or gzipped; uint8 images are scaled to [0, 1] and shaped `[N, H, W, 1]`.
-
-    Raises:
-        ValueError: if a file is bad, or the images and labels do not match.
-    """
-    x = read_idx(images)
-    y = read_idx(labels)
-    x = x.astype(np.float32) / (255.0 if x.dtype == np.uint8 else 1.0)
-    if x.ndim == 3:
-        x = x[..., None]
-    return Dataset(x, y.astype(np.int64), num_classes, Path(images).name)

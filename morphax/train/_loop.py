@@ -11,23 +11,22 @@ from __future__ import annotations
 import math
 import time
 import typing
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from ..symbolic import Call, build
-from ._data import Dataset, prefetch_to_device
+from ..symbolic import Call, DynamicSpace, HyperValue, build, format_path, traverse
+from ._data import Dataset, _take, prefetch_to_device
+from ._hparams import Optimizer, prepare
+from ._losses import Loss, Metric, Task, check_output, make_task
 from ._metrics import _final_metrics
 from ._steps import (
     _SHAPE_CACHE,
-    LOSSES,
     EvalStep,
-    Loss,
     TrainState,
     _apply,
     _cached,
@@ -54,7 +53,7 @@ class FitResult:
     _data: Dataset | None = field(default=None, repr=False)
 
     def evaluate(self, data: Dataset) -> dict[str, float]:
-        """`accuracy` and `loss` of the trained child on `data` (e.g. a test set).
+        """The held-out metrics of the trained child on `data` (e.g. a test set).
 
         Raises:
             ValueError: if `data` does not match the training data's input
@@ -68,53 +67,53 @@ class FitResult:
 def evaluate(
     state: TrainState, eval_step: EvalStep, data: Dataset, batch_size: int
 ) -> dict[str, float]:
-    """`loss` and `accuracy` on `data`, with `eval_step` (from
-    :func:`make_eval_step`, jitted for `batch_size`); the last batch is padded.
+    """`loss`, `accuracy` (where the task has one) and the user metrics on
+    `data`, with `eval_step` (jitted for `batch_size`); the last batch is padded.
     """
     if len(data) == 0:
         raise ValueError(f"cannot evaluate on {data.name}: it has no examples")
     outs = []
     for i in range(0, len(data), batch_size):
-        x, y = data.x[i : i + batch_size], data.y[i : i + batch_size]
+        x, y = _take(data.x, slice(i, i + batch_size)), data.y[i : i + batch_size]
         pad = batch_size - len(y)
         weight = np.ones(batch_size, np.float32)
         if pad:
-            x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
-            y = np.concatenate([y, np.zeros(pad, y.dtype)])
+            x = jax.tree.map(lambda a, p=pad: _pad(a, p), x)
+            y = _pad(y, pad)
             weight[-pad:] = 0.0
         outs.append(eval_step(state.params, state.model_state, x, y, weight))
     totals = {k: float(np.sum([o[k] for o in jax.device_get(outs)])) for k in outs[0]}
-    count = max(totals["count"], 1.0)
-    return {"loss": totals["loss"] / count, "accuracy": totals["correct"] / count}
+    count = max(totals.pop("count"), 1.0)
+    result = {"loss": totals.pop("loss") / count}
+    if "correct" in totals:
+        result["accuracy"] = totals.pop("correct") / count
+    return {**result, **{k: v / count for k, v in totals.items()}}
 
 
-def _optimizer(optimizer: Any) -> tuple[optax.GradientTransformation, Hashable]:
-    """The real optimizer and its cache key (by value for symbolic programs;
-    the object itself otherwise, so an equal object never hits another's entry)."""
-    if isinstance(optimizer, Call):
-        tx = build(optimizer)
-        if not isinstance(tx, optax.GradientTransformation):
-            raise TypeError(
-                f"the optimizer program must build an optax GradientTransformation, "
-                f"but {optimizer!r} built {tx!r}"
-            )
-        return tx, _Key(optimizer)
-    if isinstance(optimizer, optax.GradientTransformation):
-        return optimizer, ("object", optimizer)
-    raise TypeError(
-        "the optimizer must be an optax GradientTransformation or a symbolic program that "
-        f"builds one (e.g. mx.symbolic(optax.adam)(learning_rate=1e-3)), but got {optimizer!r}"
-    )
+def _pad(a: np.ndarray, pad: int) -> np.ndarray:
+    return np.concatenate([a, np.zeros((pad, *a.shape[1:]), a.dtype)])
 
 
-def _loss(loss: str | Loss) -> tuple[Hashable, Loss]:
-    if isinstance(loss, str):
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; known losses: {sorted(LOSSES)}")
-        return loss, LOSSES[loss]
-    if callable(loss):
-        return ("callable", loss), loss
-    raise TypeError(f"the loss must be a name in {sorted(LOSSES)} or a callable, but got {loss!r}")
+def _model(model: Any) -> Any:
+    """The trainable model, with a clear error for a space or a symbolic call."""
+    if isinstance(model, DynamicSpace):
+        raise TypeError(
+            f"fit needs a child, but got a define-by-run search space {model!r}: materialize "
+            "a child first, e.g. fit(mx.materialize(space, space.spec.random_dna(0)), ...), "
+            "or train trial.program inside mx.search(space, ...)"
+        )
+    where = next((k for k, v in traverse(model) if isinstance(v, HyperValue)), None)
+    if where is not None:
+        path = format_path(where) or "<root>"
+        raise TypeError(
+            f"fit needs a child, but the model is a search space: it has a hyper-value at "
+            f"{path!r}; materialize a child first, e.g. "
+            "fit(mx.materialize(space, mx.dna_spec(space).random_dna(0)), ...), or train "
+            "trial.program inside mx.search(space, ...)"
+        )
+    if isinstance(model, Call):
+        return build(model)  # a symbolic model: its concrete module
+    return model
 
 
 def _as_key(key: jax.Array | int) -> jax.Array:
@@ -126,17 +125,29 @@ def _as_key(key: jax.Array | int) -> jax.Array:
 
 
 def _check_compatible(train: Dataset, other: Dataset) -> None:
-    if other.input_shape != train.input_shape or other.num_classes != train.num_classes:
+    if (other.input_shape, other.num_classes, other.target_shape) != (
+        train.input_shape,
+        train.num_classes,
+        train.target_shape,
+    ):
+        what = "classes" if train.num_classes is not None else "as target shape"
+        mine = other.num_classes if train.num_classes is not None else other.target_shape
+        theirs = train.num_classes if train.num_classes is not None else train.target_shape
         raise ValueError(
-            f"{other.name} has inputs of shape {other.input_shape} and {other.num_classes} "
-            f"classes, but the child was trained on {train.name} with {train.input_shape} and "
-            f"{train.num_classes}; they must match"
+            f"{other.name} has inputs of shape {other.input_shape} and {mine} {what}, but the "
+            f"child was trained on {train.name} with {train.input_shape} and {theirs}; they "
+            "must match"
         )
     if len(other) == 0:
         raise ValueError(f"{other.name} has no examples to evaluate on")
 
 
 def _check_args(train: Dataset, valid: Dataset | None, epochs: int, batch_size: int) -> None:
+    if not isinstance(train, Dataset):
+        raise TypeError(
+            f"train_data must be a morphax.train.Dataset, but got {type(train).__name__}; "
+            "wrap arrays with morphax.train.from_arrays(x, y) (x may be a dict of inputs)"
+        )
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, but got {epochs!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -151,55 +162,30 @@ def _check_args(train: Dataset, valid: Dataset | None, epochs: int, batch_size: 
 
 
 def _abstract_state(
-    model: Any,
-    tx: optax.GradientTransformation,
-    opt_key: Hashable,
-    loss: tuple[Hashable, Loss],
-    x0: np.ndarray,
-    key: jax.Array,
-    data: Dataset,
+    model: Any, opt: Optimizer, task: Task, x0: Any, key: jax.Array, data: Dataset
 ) -> TrainState:
     """The shape-only initial state, traced and checked once per child structure."""
 
     def make() -> _Entry:
-        abstract = jax.eval_shape(lambda x, k: init(model, tx, x, key=k), x0, key)
-        _check_output(model, abstract, x0, data, loss)
-        return _Entry(abstract, 0.0)
+        def init_all(x: Any, k: jax.Array, hp: jax.Array) -> TrainState:
+            return init(model, opt.make(hp), x, key=k)
 
-    cache_key = (_Key(model), opt_key, loss[0], x0.shape, data.num_classes)
+        abstract = jax.eval_shape(init_all, x0, key, opt.values)
+        variables = {"params": abstract.params, **abstract.model_state}
+        out = jax.eval_shape(
+            lambda v, x: _apply(model, v, x, train=False, mutable=False), variables, x0
+        )
+        return _Entry((abstract, out), 0.0)
+
+    cache_key = (_Key(model), opt.key, task.key, len(_leaf(x0)), data.signature())
     entry, _ = _cached(_SHAPE_CACHE, cache_key, make)
-    return typing.cast(TrainState, entry.fn)
+    abstract, out = entry.fn
+    check_output(task, out, data, len(_leaf(x0)))  # labels too: not cached
+    return typing.cast(TrainState, abstract)
 
 
-def _check_output(
-    model: Any, state: TrainState, x0: np.ndarray, data: Dataset, loss: tuple[Hashable, Loss]
-) -> None:
-    """Raises a ValueError naming both shapes when the model's output does not fit the loss."""
-    variables = {"params": state.params, **state.model_state}
-    out = jax.eval_shape(
-        lambda v, x: _apply(model, v, x, train=False, mutable=False), variables, x0
-    )
-    want = (len(x0), data.num_classes)
-    shape = tuple(getattr(out, "shape", ()))
-    if loss[0] == "cross_entropy" and shape != want:
-        raise ValueError(
-            f"the model's output shape {shape} does not fit cross_entropy over "
-            f"{data.num_classes} classes: expected {want} (batch, num_classes); check the "
-            "model's num_classes"
-        )
-    y = jax.ShapeDtypeStruct((len(x0),), jnp.int32)
-    try:
-        value = jax.eval_shape(loss[1], out, y)
-    except (TypeError, ValueError) as e:
-        raise ValueError(
-            f"the model's output shape {shape} does not fit the loss {loss[0]!r} with labels "
-            f"of shape {y.shape}: {e}"
-        ) from None
-    if getattr(value, "shape", None) != ():
-        raise ValueError(
-            f"the loss {loss[0]!r} must return a scalar, but returned shape {value.shape} "
-            f"for outputs of shape {shape}"
-        )
+def _leaf(x: Any) -> Any:
+    return next(iter(x.values())) if isinstance(x, dict) else x
 
 
 def _train_epoch(
@@ -207,6 +193,7 @@ def _train_epoch(
     state: TrainState,
     data: Dataset,
     batch_size: int,
+    hp: Any,
     *,
     seed: int,
     epoch: int,
@@ -219,7 +206,7 @@ def _train_epoch(
     if prefetch:
         batches = prefetch_to_device(batches, size=prefetch)
     for x, y in batches:
-        state, m = train_step(state, x, y)
+        state, m = train_step(state, x, y, hp)
         outs.append(m)
     host = jax.device_get(outs)  # waits for the epoch's steps
     seconds = (time.perf_counter() - t0) / len(outs)
@@ -230,8 +217,10 @@ def _train_epoch(
             f"the training loss became {losses[bad[0]]} at step {bad[0] + 1} of epoch {epoch}; "
             "lower the learning rate or check the model and data"
         )
-    accuracy = float(np.mean([m["accuracy"] for m in host]))
-    return state, {"train_loss": float(losses.mean()), "train_accuracy": accuracy}, seconds
+    metrics = {"train_loss": float(losses.mean())}
+    if "accuracy" in host[0]:
+        metrics["train_accuracy"] = float(np.mean([m["accuracy"] for m in host]))
+    return state, metrics, seconds
 
 
 def _prefetch_size(prefetch: int | None) -> int:
@@ -251,27 +240,39 @@ def fit(
     epochs: int = 5,
     batch_size: int = 64,
     key: jax.Array | int = 0,
-    loss: str | Loss = "cross_entropy",
+    loss: str | Loss | None = None,
+    metrics: Mapping[str, Metric] | Sequence[Metric] | None = None,
     compute_dtype: Any = None,
     on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None,
     prefetch: int | None = None,
+    optimizer_values: bool = True,
 ) -> FitResult:
     """Trains a child program and evaluates it.
 
     Args:
-        model: a Flax linen module (a materialized child, or a DynamicChild).
+        model: a Flax linen module (a materialized child, or a DynamicChild),
+            or a symbolic call that builds one.
         optimizer: an optax optimizer, or a symbolic program building one (so
-            its learning rate and kind can be searched). Symbolic programs
-            are cached by value; a plain optax object by identity, so pass
-            the same object to reuse compiled steps.
-        train_data: the training set.
-        valid_data: the held-out set for `accuracy`/`loss` (default: train);
-            it may be smaller than a batch.
+            its learning rate and kind can be searched). A symbolic
+            program's float arguments (learning rate, weight decay, momentum,
+            schedule constants) are values of the compiled step, so programs
+            that differ only there share one executable; a plain optax
+            object is keyed by identity (pass the same object to reuse
+            compiled steps).
+        train_data: the training set; its inputs may be a dict of arrays,
+            passed to the model by name.
+        valid_data: the held-out set for the metrics (default: train); it
+            may be smaller than a batch.
         epochs: passes over the training data.
         batch_size: the batch size (the last partial training batch is dropped).
         key: a JAX PRNG key or an int seed (init, dropout and shuffling).
-        loss: "cross_entropy", or a callable `loss(logits, labels) -> scalar`
-            (a mean over the batch).
+        loss: "cross_entropy" (softmax, integer labels), "mse",
+            "binary_cross_entropy" (logits, targets in [0, 1]), or a
+            function `loss(outputs, targets) -> scalar` (a mean over the
+            batch); None: cross_entropy for class labels, mse otherwise.
+        metrics: held-out metrics, as `{name: fn}` or a list of functions
+            (named by `__name__`), each `fn(outputs, targets) -> scalar` (a
+            mean over the batch).
         compute_dtype: e.g. `jnp.bfloat16` to compute in bf16 (master weights
             stay float32); for GPUs.
         on_epoch: called after each epoch with (epoch, metrics); returning
@@ -279,42 +280,47 @@ def fit(
         prefetch: how many batches to copy to the device ahead of the step
             (:func:`prefetch_to_device`); None: 2 on accelerators, 0 on CPU
             (where the extra copy costs more than it hides).
+        optimizer_values: False compiles a symbolic optimizer's floats in as
+            constants (one compile per learning rate).
 
     Returns:
-        A FitResult whose `metrics` hold `accuracy` and `loss` (held-out),
-        `train_loss`, `train_accuracy`, `params` (the parameter count),
-        `flops_per_example` (forward pass, XLA's estimate), `step_time_ms`
-        (wall time per training step, input feeding included, median over the
-        epochs after the first), `compile_s` (0 when the steps were cached),
-        `steps` and `epochs`.
+        A FitResult whose `metrics` hold `loss` (held-out), `accuracy` and
+        `train_accuracy` (for classification losses), the user metrics,
+        `train_loss`, `params` (the parameter count), `flops_per_example`
+        (forward pass, XLA's estimate), `step_time_ms` (wall time per
+        training step, input feeding included, median over the epochs after
+        the first), `compile_s` (0 when the steps were cached), `steps` and
+        `epochs`.
 
     Raises:
-        ValueError: if the model's output does not fit the loss, or the
-            arguments or data do not fit together.
+        TypeError: if the model is a search space (materialize a child first).
+        ValueError: if the model's output does not fit the loss, labels are
+            out of range, or the arguments or data do not fit together.
         TrainingDiverged: if the loss becomes NaN or infinite.
 
     Examples:
-        >>> import optax
-        >>> from morphax.spaces.cnn import MLP
+        >>>         >>> from morphax.spaces.cnn import MLP
         >>> from morphax.train import fit, load_digits
         >>> train, test = load_digits()
         >>> result = fit(MLP(hidden=(32,)), optax.adam(1e-2), train, valid_data=test, epochs=2)
         >>> result.metrics["accuracy"] > 0.5
         True
     """
-    loss_pair = _loss(loss)
+    model = _model(model)
     _check_args(train_data, valid_data, epochs, batch_size)
+    task = make_task(loss, metrics, train_data)
     ahead = _prefetch_size(prefetch)
-    tx, opt_key = _optimizer(optimizer)
+    opt = prepare(optimizer, as_values=optimizer_values)
     init_key, shuffle_key = jax.random.split(_as_key(key))
     seed = int(jax.random.randint(shuffle_key, (), 0, 2**31 - 1))
-    x0 = train_data.x[:batch_size]
-    abstract = _abstract_state(model, tx, opt_key, loss_pair, x0, init_key, train_data)
-    steps = _compile(model, tx, opt_key, loss_pair, abstract, train_data, batch_size, compute_dtype)
+    x0 = _take(train_data.x, slice(0, batch_size))
+    abstract = _abstract_state(model, opt, task, x0, init_key, train_data)
+    steps = _compile(model, opt, task, abstract, train_data, batch_size, compute_dtype)
     var_key, train_key = jax.random.split(init_key)  # as init() does
     params, model_state = steps.init_variables(x0, var_key)
+    hp = jnp.asarray(opt.values)
     state = TrainState(
-        jnp.zeros((), jnp.int32), params, model_state, steps.init_opt(params), train_key
+        jnp.zeros((), jnp.int32), params, model_state, steps.init_opt(params, hp), train_key
     )
     valid = valid_data if valid_data is not None else train_data
     history: list[dict[str, float]] = []
@@ -325,18 +331,19 @@ def fit(
             state,
             train_data,
             batch_size,
+            hp,
             seed=seed + epoch,
             epoch=epoch,
             prefetch=ahead,
         )
         step_times.append(seconds)
-        metrics = evaluate(state, steps.eval, valid, batch_size)
-        if not math.isfinite(metrics["loss"]):
+        held = evaluate(state, steps.eval, valid, batch_size)
+        if not math.isfinite(held["loss"]):
             raise TrainingDiverged(
-                f"the held-out loss on {valid.name} became {metrics['loss']} after epoch {epoch}; "
+                f"the held-out loss on {valid.name} became {held['loss']} after epoch {epoch}; "
                 "lower the learning rate or check the model and data"
             )
-        history.append({**metrics, **train_metrics})
+        history.append({**held, **train_metrics})
         if on_epoch is not None and on_epoch(epoch, dict(history[-1])):
             break
     final = _final_metrics(state, history, steps, step_times)

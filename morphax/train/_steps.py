@@ -15,7 +15,7 @@ import inspect
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,9 +25,12 @@ import optax
 from ..symbolic import eq as sym_eq
 from ..symbolic import value_hash as sym_hash
 from ._data import Dataset
+from ._losses import Loss, Task, _argmax_correct
 from ._metrics import _flops, _timed_compile
 
-Loss = Callable[[jax.Array, jax.Array], jax.Array]
+if TYPE_CHECKING:
+    from ._hparams import Optimizer
+
 TrainStep = Callable[..., tuple["TrainState", dict[str, jax.Array]]]
 EvalStep = Callable[..., dict[str, jax.Array]]
 
@@ -80,37 +83,36 @@ def _takes_train(model: Any) -> bool:
         return False
 
 
+def _call_args(x: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A batch's inputs as call arguments: a dict is passed by name."""
+    return ((), dict(x)) if isinstance(x, dict) else ((x,), {})
+
+
 def _apply(
     model: Any,
     variables: Any,
-    x: jax.Array,
+    x: Any,
     *,
     train: bool,
     mutable: bool,
     rngs: dict[str, jax.Array] | None = None,
 ) -> Any:
-    kwargs: dict[str, Any] = {"train": train} if _takes_train(model) else {}
+    args, kwargs = _call_args(x)
+    if _takes_train(model):
+        kwargs["train"] = train
     if rngs is not None:
         kwargs["rngs"] = rngs
     if mutable:
-        return model.apply(variables, x, mutable=["batch_stats"], **kwargs)
-    return model.apply(variables, x, **kwargs)
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy with integer labels (computed in float32)."""
-    return optax.softmax_cross_entropy_with_integer_labels(
-        logits.astype(jnp.float32), labels
-    ).mean()
-
-
-LOSSES: dict[str, Loss] = {"cross_entropy": cross_entropy}
+        return model.apply(variables, *args, mutable=["batch_stats"], **kwargs)
+    return model.apply(variables, *args, **kwargs)
 
 
 def _init_variables(model: Any, example_x: Any, key: jax.Array) -> tuple[Any, Any]:
     """(params, non-parameter collections) of a model."""
-    kwargs = {"train": False} if _takes_train(model) else {}
-    variables = dict(model.init(key, jnp.asarray(example_x), **kwargs))
+    args, kwargs = _call_args(jax.tree.map(jnp.asarray, example_x))
+    if _takes_train(model):
+        kwargs["train"] = False
+    variables = dict(model.init(key, *args, **kwargs))
     params = variables.pop("params", {})
     return params, variables
 
@@ -136,6 +138,55 @@ def init(
     )
 
 
+def _cast_inputs(x: Any, dtype: Any) -> Any:
+    return jax.tree.map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, x
+    )
+
+
+def _train_step(
+    model: Any,
+    make_tx: Callable[[Any], optax.GradientTransformation],
+    task: Task,
+    compute_dtype: Any,
+) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
+    """`train_step(state, x, y, hp)`: `hp` holds the optimizer's float values."""
+    dtype = None if compute_dtype is None else jnp.dtype(compute_dtype)
+    loss = task.loss
+
+    def train_step(
+        state: TrainState, x: Any, y: jax.Array, hp: jax.Array
+    ) -> tuple[TrainState, dict[str, jax.Array]]:
+        mutable = "batch_stats" in state.model_state
+        rngs = {"dropout": jax.random.fold_in(state.key, state.step)}
+
+        def loss_fn(params: Any) -> tuple[jax.Array, tuple[Any, jax.Array]]:
+            p, xin = params, x
+            if dtype is not None:
+                p, xin = jax.tree.map(lambda a: a.astype(dtype), params), _cast_inputs(x, dtype)
+            variables = {"params": p, **state.model_state}
+            out = _apply(model, variables, xin, train=True, mutable=mutable, rngs=rngs)
+            logits, new_state = (out[0], out[1]) if mutable else (out, state.model_state)
+            return loss(logits, y), (new_state, logits)
+
+        (value, (new_model_state, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params
+        )
+        updates, opt_state = make_tx(hp).update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        model_state = {**state.model_state, **new_model_state}
+        model_state = jax.tree.map(
+            lambda new, old: new.astype(old.dtype), model_state, dict(state.model_state)
+        )
+        metrics = {"loss": value.astype(jnp.float32)}
+        if task.accuracy is not None:
+            metrics["accuracy"] = task.accuracy(logits, y).mean()
+        new = TrainState(state.step + 1, params, model_state, opt_state, state.key)
+        return new, metrics
+
+    return train_step
+
+
 def make_train_step(
     model: Any,
     optimizer: optax.GradientTransformation,
@@ -149,37 +200,31 @@ def make_train_step(
     passes run in that dtype; parameters, optimizer and non-parameter state
     stay in their own dtypes.
     """
-    dtype = None if compute_dtype is None else jnp.dtype(compute_dtype)
+    task = Task("loss", loss, _argmax_correct, ())
+    step = _train_step(model, lambda hp: optimizer, task, compute_dtype)
+    none = jnp.zeros((0,), jnp.float32)
+    return lambda state, x, y: step(state, x, y, none)
 
-    def train_step(
-        state: TrainState, x: jax.Array, y: jax.Array
-    ) -> tuple[TrainState, dict[str, jax.Array]]:
-        mutable = "batch_stats" in state.model_state
-        rngs = {"dropout": jax.random.fold_in(state.key, state.step)}
 
-        def loss_fn(params: Any) -> tuple[jax.Array, tuple[Any, jax.Array]]:
-            p, xin = params, x
-            if dtype is not None:
-                p, xin = jax.tree.map(lambda a: a.astype(dtype), params), x.astype(dtype)
-            variables = {"params": p, **state.model_state}
-            out = _apply(model, variables, xin, train=True, mutable=mutable, rngs=rngs)
-            logits, new_state = (out[0], out[1]) if mutable else (out, state.model_state)
-            return loss(logits, y), (new_state, logits)
+def _eval_step(model: Any, task: Task) -> EvalStep:
+    """`eval_step(params, model_state, x, y, weight) -> sums` of the task's metrics."""
+    loss = task.loss
+    pairs = (("loss", loss), *task.metrics)
 
-        (value, (new_model_state, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params
-        )
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        model_state = {**state.model_state, **new_model_state}
-        model_state = jax.tree.map(
-            lambda new, old: new.astype(old.dtype), model_state, dict(state.model_state)
-        )
-        accuracy = (jnp.argmax(logits, -1) == y).mean()
-        new = TrainState(state.step + 1, params, model_state, opt_state, state.key)
-        return new, {"loss": value.astype(jnp.float32), "accuracy": accuracy}
+    def eval_step(
+        params: Any, model_state: Any, x: Any, y: jax.Array, weight: jax.Array
+    ) -> dict[str, jax.Array]:
+        variables = {"params": params, **model_state}
+        logits = _apply(model, variables, x, train=False, mutable=False).astype(jnp.float32)
+        sums = {"count": weight.sum()}
+        for name, fn in pairs:
+            per_example = jax.vmap(lambda lg, t, f=fn: f(lg[None], t[None]))(logits, y)
+            sums[name] = (per_example.astype(jnp.float32) * weight).sum()
+        if task.accuracy is not None:
+            sums["correct"] = (task.accuracy(logits, y) * weight).sum()
+        return sums
 
-    return train_step
+    return eval_step
 
 
 def make_eval_step(model: Any, loss: Loss) -> EvalStep:
@@ -188,21 +233,7 @@ def make_eval_step(model: Any, loss: Loss) -> EvalStep:
     The sums are `loss` (the per-example loss times `weight`), `correct` and
     `count` (the sum of `weight`); a zero weight masks a padding example.
     """
-
-    def eval_step(
-        params: Any, model_state: Any, x: jax.Array, y: jax.Array, weight: jax.Array
-    ) -> dict[str, jax.Array]:
-        variables = {"params": params, **model_state}
-        logits = _apply(model, variables, x, train=False, mutable=False).astype(jnp.float32)
-        per_example = jax.vmap(lambda lg, t: loss(lg[None], t[None]))(logits, y)
-        correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
-        return {
-            "loss": (per_example * weight).sum(),
-            "correct": (correct * weight).sum(),
-            "count": weight.sum(),
-        }
-
-    return eval_step
+    return _eval_step(model, Task("loss", loss, _argmax_correct, ()))
 
 
 # ---------------------------------------------------------------------------
@@ -252,10 +283,11 @@ def _signature(tree: Any) -> Hashable:
     return treedef, tuple((np.shape(a), str(jnp.result_type(a))) for a in leaves)
 
 
-def _lower_specs(batch_size: int, input_shape: tuple[int, ...]) -> tuple[Any, Any, Any]:
+def _lower_specs(batch_size: int, data: Dataset) -> tuple[Any, Any, Any]:
+    x = jax.tree.map(lambda a: jax.ShapeDtypeStruct((batch_size, *a.shape[1:]), a.dtype), data.x)
     return (
-        jax.ShapeDtypeStruct((batch_size, *input_shape), jnp.float32),
-        jax.ShapeDtypeStruct((batch_size,), jnp.int32),
+        x,
+        jax.ShapeDtypeStruct((batch_size, *data.target_shape), data.y.dtype),
         jax.ShapeDtypeStruct((batch_size,), jnp.float32),
     )
 
@@ -263,8 +295,8 @@ def _lower_specs(batch_size: int, input_shape: tuple[int, ...]) -> tuple[Any, An
 @dataclass
 class _Steps:
     init_variables: Any  # (example_x, key) -> (params, model_state)
-    init_opt: Any  # params -> opt_state
-    train: Any
+    init_opt: Any  # (params, hp) -> opt_state
+    train: Any  # (state, x, y, hp) -> (state, metrics)
     eval: Any
     compile_s: float
     flops_per_example: float | None
@@ -272,9 +304,8 @@ class _Steps:
 
 def _compile(
     model: Any,
-    tx: optax.GradientTransformation,
-    opt_key: Hashable,
-    loss: tuple[Hashable, Loss],
+    opt: Optimizer,
+    task: Task,
     state: TrainState,
     data: Dataset,
     batch_size: int,
@@ -285,43 +316,47 @@ def _compile(
 
     Each is keyed by what it depends on: the variables' init and the eval
     step by the model, the optimizer's init by the optimizer, the train step
-    by both (so a new learning rate recompiles only the train step)."""
-    loss_key, loss_fn = loss
-    x, y, w = _lower_specs(batch_size, data.input_shape)
+    by both. An optimizer whose floats are step values is keyed by its
+    template, so a new learning rate compiles nothing."""
+    x, y, w = _lower_specs(batch_size, data)
+    hp = jax.ShapeDtypeStruct(opt.values.shape, jnp.float32)
     model_key = _Key(model)
     dtype = None if compute_dtype is None else str(jnp.dtype(compute_dtype))
-    shape_key = (batch_size, data.input_shape)
+    shape_key = (batch_size, data.signature())
     var_sig = _signature((state.params, state.model_state))
 
-    def init_variables(example_x: jax.Array, key: jax.Array) -> tuple[Any, Any]:
+    def init_variables(example_x: Any, key: jax.Array) -> tuple[Any, Any]:
         return _init_variables(model, example_x, key)
+
+    def init_opt(params: Any, hp: jax.Array) -> Any:
+        return opt.make(hp).init(params)
 
     def make_init() -> _Entry:
         return _Entry(*_timed_compile(jax.jit(init_variables), x, state.key, once=True))
 
     def make_init_opt() -> _Entry:
-        return _Entry(*_timed_compile(jax.jit(tx.init), state.params, once=True))
+        return _Entry(*_timed_compile(jax.jit(init_opt), state.params, hp, once=True))
 
     def make_train() -> _Entry:
-        step = make_train_step(model, tx, loss_fn, compute_dtype=compute_dtype)
-        return _Entry(*_timed_compile(jax.jit(step, donate_argnums=0), state, x, y))
+        step = _train_step(model, opt.make, task, compute_dtype)
+        return _Entry(*_timed_compile(jax.jit(step, donate_argnums=0), state, x, y, hp))
 
     def make_eval() -> _Entry:
-        step = jax.jit(make_eval_step(model, loss_fn))
+        step = jax.jit(_eval_step(model, task))
         fn, seconds = _timed_compile(step, state.params, state.model_state, x, y, w)
         flops = _flops(fn)
         return _Entry(fn, seconds, None if flops is None else flops / batch_size)
 
     entries = [
         _cached(_INIT_CACHE, (model_key, *shape_key, var_sig), make_init),
-        _cached(_INIT_CACHE, ("opt", opt_key, _signature(state.params)), make_init_opt),
+        _cached(_INIT_CACHE, ("opt", opt.key, _signature(state.params)), make_init_opt),
         _cached(
             _TRAIN_CACHE,
-            (model_key, opt_key, loss_key, *shape_key, dtype, _signature(state)),
+            (model_key, opt.key, task.key, *shape_key, dtype, _signature(state)),
             make_train,
         ),
-        _cached(_EVAL_CACHE, (model_key, loss_key, *shape_key, var_sig), make_eval),
+        _cached(_EVAL_CACHE, (model_key, task.key, *shape_key, var_sig), make_eval),
     ]
     compile_s = math.fsum(e.compile_s for e, new in entries if new)
-    (init_, _), (init_opt, _), (train, _), (eval_, _) = entries
-    return _Steps(init_.fn, init_opt.fn, train.fn, eval_.fn, compile_s, eval_.flops_per_example)
+    (init_, _), (init_opt_, _), (train, _), (eval_, _) = entries
+    return _Steps(init_.fn, init_opt_.fn, train.fn, eval_.fn, compile_s, eval_.flops_per_example)
