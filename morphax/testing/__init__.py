@@ -45,4 +45,5 @@ from ._spaces import check_json_round_trip as check_json_round_trip
 from ._spaces import check_materialize_inverts_encode as check_materialize_inverts_encode
 from ._spaces import check_space_laws as check_space_laws
 from ._spaces import check_space_size as check_space_size
+from ._stopping import check_incremental_stopping as check_incremental_stopping
 from ._stopping import check_stopping_policy as check_stopping_policy

@@ -1,11 +1,14 @@
-"""The contract of early-stopping policies (`should_stop(steps, others)`)."""
+"""The contract of early-stopping policies (`should_stop(steps, others)`,
+and `observe(trial, step, value)` / `stop(trial)` where a policy has them)."""
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import numpy as np
 
 Policy = Any
 
@@ -30,7 +33,11 @@ def check_stopping_policy(
     reported, is pure (the same answer twice, the arguments unchanged), never
     stops a trial that leads every other at every step, and stops one that
     trails every other at every step by `num_steps`. With a `config()`, it is
-    JSON-ready and rebuilds a policy with the same config and answers.
+    JSON-ready and rebuilds a policy with the same config and answers. With
+    `observe` and `stop` (the incremental face a search uses), a copy of the
+    policy fed the reports of trials run 1, 2 and 8 at a time, in a random
+    interleaving and with steps reported again, answers `stop` as
+    `should_stop` does on the same reports (see :func:`check_incremental_stopping`).
 
     Args:
         policy: an object with `should_stop(steps, others)`.
@@ -82,6 +89,8 @@ def check_stopping_policy(
             f"{name} never stops a trial that trails all {num_others} others at every one of "
             f"{num_steps} steps"
         )
+    if callable(getattr(policy, "observe", None)) and callable(getattr(policy, "stop", None)):
+        check_incremental_stopping(policy, num_steps=num_steps)
     if not hasattr(policy, "config"):
         return
     config = policy.config()
@@ -98,3 +107,59 @@ def check_stopping_policy(
             raise AssertionError(
                 f"{name} rebuilt from its config {config!r} answers differently at step {n}"
             )
+
+
+def check_incremental_stopping(
+    policy: Policy,
+    *,
+    widths: Iterable[int] = (1, 2, 8),
+    num_trials: int = 24,
+    num_steps: int = 30,
+    seed: int = 0,
+) -> None:
+    """`observe(trial, step, value)` then `stop(trial)` give the decisions of
+    `should_stop(own, others)` on the same reports, for trials run `width` at a
+    time whose reports interleave in a seeded random order; a trial sometimes
+    reports a step again, which replaces the old value (and moves it last, as
+    a search keeps it). Runs on a copy of `policy` (after its `reset()`, if any).
+
+    Raises:
+        AssertionError: with the trial, its reports and both answers.
+
+    Examples:
+        >>> import morphax as mx
+        >>> from morphax.testing import check_incremental_stopping
+        >>> check_incremental_stopping(mx.algorithms.SuccessiveHalving(min_trials=1))
+    """
+    name = type(policy).__name__
+    for width in widths:
+        mine = copy.deepcopy(policy)
+        if callable(getattr(mine, "reset", None)):
+            mine.reset()
+        rng = np.random.default_rng([seed, width])
+        reports: dict[int, list[tuple[int, float]]] = {}
+        live: list[int] = []
+        started = 0
+        while started < num_trials or live:
+            while started < num_trials and len(live) < width:
+                live.append(started)
+                reports[started] = []
+                started += 1
+            trial = live[int(rng.integers(len(live)))]
+            own = reports[trial]
+            last = own[-1][0] if own else 0
+            step = last if own and rng.random() < 0.2 else last + 1
+            value = float(np.round(rng.normal(0.5 + 0.01 * trial, 0.1), 2))
+            reports[trial] = [(s, v) for s, v in own if s != step] + [(step, value)]
+            mine.observe(trial, step, value)
+            others = [r for t, r in reports.items() if t != trial]
+            want = bool(policy.should_stop(reports[trial], others))
+            got = mine.stop(trial)
+            if got is not want:
+                raise AssertionError(
+                    f"{name}.stop({trial}) is {got!r} after observe(...) of the reports, but "
+                    f"should_stop on the same reports is {want!r} ({width} trials in flight; "
+                    f"the trial's reports {reports[trial]!r}): keep both faces to one rule"
+                )
+            if step >= num_steps or want:
+                live.remove(trial)
