@@ -159,13 +159,20 @@ class Study:
         self.trials: list[Trial] = [self._record(store, r) for r in store.trials(row.id)]
 
     def _record(self, store: Store, row: TrialRow) -> Trial:
+        where = f"study file {store.path!r}, study {self.name!r}: trial #{row.number}"
         try:
-            return record(row, self.objective, load_program=True)
+            trial = record(row, self.objective, load_program=True)
         except (AttributeError, KeyError, TypeError, ValueError) as e:
             raise StoreError(
-                f"study file {store.path!r}, study {self.name!r}: trial #{row.number} cannot be "
-                f"read ({type(e).__name__}: {e}); the row was edited by hand or damaged"
+                f"{where} cannot be read ({type(e).__name__}: {e}); the row was edited by hand "
+                "or damaged"
             ) from None
+        if trial.status == "completed" and trial.reward is None:
+            raise StoreError(
+                f"{where} is completed but its metrics {row.metrics} have no "
+                f"{self.objective.name!r}; the row was edited by hand or damaged"
+            )
+        return trial
 
     def backup(self, path: str | os.PathLike[str]) -> str:
         """Copies the study file (every study in it) to `path` with SQLite's

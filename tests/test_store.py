@@ -1,0 +1,531 @@
+"""The SQLite study store against the Storage protocol, and the store holes of
+issue 8 (1, 2, 5, 7, 8, 10, 11), each pinned by a test."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import morphax as mx
+from morphax.tuning import _store_schema
+from morphax.tuning._storage import MemoryStorage, Storage
+from morphax.tuning._store import Store, StoreError, StudyRow, TrialRow
+
+OBJECTIVE = {"name": "reward", "names": None}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _study(store: Storage, name: str = "s") -> StudyRow:
+    return store.create_study(name, "fp", None, {"algo": "random", "seed": 0}, OBJECTIVE)
+
+
+def _script(store: Storage) -> list[Any]:
+    """A run with three trials in flight, finished out of order; what it returned."""
+    sid = _study(store).id
+    out: list[Any] = []
+    ids = []
+    for i in range(4):
+        tid, number, seq = store.add_trial(sid, f"[{i}]", None)
+        ids.append(tid)
+        out.append(("add", number, seq))
+    out.append(("fin", store.finish_trial(ids[2], "completed", {"reward": 0.5}, None)))
+    out.append(("retry", store.retry_trial(ids[0])))
+    store.add_report(ids[0], 1, {"reward": 0.1})
+    store.add_report(ids[0], 0, {"reward": 0.0})
+    store.add_report(ids[0], 1, {"reward": 0.2})
+    out.append(("fin", store.finish_trial(ids[0], "failed", None, "boom")))
+    store.abandon_trial(ids[1], "gone")
+    out.append(("fin", store.finish_trial(ids[3], "skipped", None, "dull")))
+    for tid in (ids[0], ids[1]):
+        with pytest.raises(StoreError, match=r"trial #\d is (failed|abandoned), not pending"):
+            store.finish_trial(tid, "completed", {"reward": 1.0}, None)
+        with pytest.raises(StoreError, match="not pending"):
+            store.retry_trial(tid)
+    tid, number, seq = store.add_trial(sid, "[9]", "{}")
+    out.append(("add", number, seq))
+    for r in store.trials(sid):
+        out.append(
+            (r.number, r.dna_json, r.program_json, r.status, r.metrics, r.reason, r.steps)
+            + (r.attempts, r.propose_seq, r.feedback_seq, r.finished is None)
+        )
+    out.append(store.study_names())
+    return out
+
+
+def test_sqlite_store_behaves_as_memory_storage(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    assert _script(store) == _script(MemoryStorage())
+    assert _study(store) == _study(store)  # create_study returns the existing study
+    assert store.study("nope") is None
+    store.close()
+    again = Store(tmp_path / "s.db", readonly=True)
+    assert [r.status for r in again.trials(1)] == [
+        "failed",
+        "abandoned",
+        "completed",
+        "skipped",
+        "pending",
+    ]
+    assert all(isinstance(r, TrialRow) for r in again.trials(1))
+    with pytest.raises(StoreError, match="opened read-only"):
+        again.add_trial(1, "[1]", None)
+    again.close()
+
+
+def test_finish_takes_feedback_statuses_only(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        tid, _, _ = store.add_trial(_study(store).id, "[1]", None)
+        with pytest.raises(StoreError, match="not 'abandoned'"):
+            store.finish_trial(tid, "abandoned", None, "x")
+        with pytest.raises(StoreError, match="no trial row 99"):
+            store.finish_trial(99, "completed", {"reward": 1.0}, None)
+
+
+# -- leases --------------------------------------------------------------------
+
+
+def test_a_live_lease_refuses_another_owner_until_it_expires(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    first, second = Store(path), Store(path)  # two searches, maybe two hosts
+    sid = _study(first).id
+    first.acquire_lease(sid, "s", "host-a:1:search-1", 0.3)
+    first.acquire_lease(sid, "s", "host-a:1:search-1", 0.3)  # its own lease: renewed
+    with pytest.raises(StoreError) as info:
+        second.acquire_lease(sid, "s", "host-b:1:search-2", 60)
+    text = str(info.value)
+    assert "host-a:1:search-1" in text and "runs until" in text and "takeover=True" in text
+    time.sleep(0.4)  # not renewed in time: any host takes it over
+    second.acquire_lease(sid, "s", "host-b:1:search-2", 60)
+    with pytest.raises(StoreError, match="taken over by host-b:1:search-2"):
+        first.renew_lease(sid, "host-a:1:search-1", 60)
+    first.release_lease(sid, "host-a:1:search-1")  # not its lease: nothing happens
+    with pytest.raises(StoreError, match="host-b:1:search-2"):
+        first.acquire_lease(sid, "s", "host-a:1:search-3", 60)
+    first.acquire_lease(sid, "s", "operator", 60, takeover=True)
+    with pytest.raises(StoreError, match="taken over by operator"):
+        second.renew_lease(sid, "host-b:1:search-2", 60)
+    first.release_lease(sid, "operator")
+    second.acquire_lease(sid, "s", "host-b:1:search-2", 60)  # released: free
+    second.renew_lease(sid, "host-b:1:search-2", 60)
+    first.close()
+    second.close()
+
+
+def test_the_deprecated_claim_is_a_process_lease(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        sid = _study(store).id
+        store.claim(sid, "s")
+        store.claim(sid, "s")
+        with pytest.raises(StoreError, match="another search"):
+            store.acquire_lease(sid, "s", "other", 60)
+        store.release(sid)
+        store.acquire_lease(sid, "s", "other", 60)
+
+
+# -- schema version 1 ------------------------------------------------------------
+
+V1_SCHEMA = """
+CREATE TABLE morphax_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE studies (
+    id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, spec_fingerprint TEXT NOT NULL,
+    space_json TEXT, algorithm_json TEXT NOT NULL, objective_json TEXT NOT NULL,
+    created REAL NOT NULL, writer TEXT
+);
+CREATE TABLE trials (
+    id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL REFERENCES studies(id),
+    number INTEGER NOT NULL, dna_json TEXT NOT NULL, program_json TEXT,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'completed', 'failed', 'skipped', 'abandoned')),
+    metrics_json TEXT, reason TEXT, created REAL NOT NULL, finished REAL,
+    UNIQUE (study_id, number)
+);
+CREATE TABLE reports (
+    trial_id INTEGER NOT NULL REFERENCES trials(id), step INTEGER NOT NULL,
+    metrics_json TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (trial_id, step)
+);
+INSERT INTO morphax_meta VALUES ('format', 'morphax-study'), ('schema_version', '1');
+"""  # the schema of morphax before the journal (_store.py at 5bae8bb)
+
+
+def _v1_file(path: Path) -> None:
+    """A version-1 study as the old store wrote it (WAL, `NaN` tokens, a writer claim)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(V1_SCHEMA)
+        db.execute(
+            "INSERT INTO studies VALUES (1, 'default', 'fp', NULL, '{}', ?, 1.0, 'oldhost:1')",
+            (json.dumps(OBJECTIVE),),
+        )
+        statuses = ["completed", "failed", "abandoned", "skipped", "completed", "pending"]
+        for n, status in enumerate(statuses, 1):
+            metrics = {"reward": float(n), "side": math.nan} if status == "completed" else None
+            db.execute(
+                "INSERT INTO trials VALUES (?, 1, ?, ?, NULL, ?, ?, NULL, ?, ?)",
+                (
+                    n,
+                    n,
+                    mx.to_json(mx.DNA([n % 4])),
+                    status,
+                    None if metrics is None else json.dumps(metrics),  # `NaN`, as v1 did
+                    float(n),
+                    None if status == "pending" else float(n) + 0.5,
+                ),
+            )
+        db.execute("INSERT INTO reports VALUES (1, 0, ?, 1.2)", (json.dumps({"x": math.nan}),))
+
+
+def _rows(store: Store) -> list[Any]:
+    return [
+        (r.number, r.status, r.attempts, r.propose_seq, r.feedback_seq, r.reason, r.finished)
+        + (json.dumps(r.metrics), json.dumps(r.steps), r.dna_json, r.created)
+        for r in store.trials(1)
+    ]
+
+
+def test_a_version_1_file_is_read_as_it_is_and_migrated_by_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _v1_file(path)
+    before = _snapshot(tmp_path)
+    with Store(path, readonly=True) as reader:
+        assert reader.schema_version == "1"
+        derived = _rows(reader)
+    assert [r[:5] for r in derived] == [
+        (1, "completed", 1, 1, 2),
+        (2, "failed", 1, 3, 4),
+        (3, "abandoned", 1, None, None),
+        (4, "skipped", 1, 7, 8),
+        (5, "completed", 1, 9, 10),
+        (6, "pending", 1, 11, None),
+    ]
+    assert len(mx.load_study(path).completed) == 2
+    assert _untouched(before, tmp_path)  # readers never write
+    with Store(path) as writer:  # migrates, in one transaction
+        assert _rows(writer) == derived
+        meta = dict(writer.conn.execute("SELECT key, value FROM morphax_meta"))
+        assert meta == {"format": "morphax-study", "schema_version": "2"}
+        assert writer.conn.execute(
+            "SELECT MIN(json_valid(metrics_json)) FROM trials WHERE metrics_json NOT NULL "
+            "UNION ALL "
+            "SELECT MIN(json_valid(metrics_json)) FROM reports"
+        ).fetchall() == [(1,), (1,)]
+        assert writer.add_trial(1, "[0]", None)[1:] == (7, 12)  # after the last event
+        writer.acquire_lease(1, "default", "new-search", 60)  # the old claim is ignored
+        assert writer.retry_trial(6) == 2
+        assert writer.finish_trial(6, "completed", {"reward": 6.0}, None) == 13
+    with Store(path, readonly=True) as reader:
+        assert reader.schema_version == "2"
+        assert _rows(reader)[:5] == derived[:5]
+        (steps,) = [r.steps for r in reader.trials(1) if r.number == 1]
+        assert math.isnan(steps[0][1]["x"])
+
+
+# -- hole 1: atomic creation ---------------------------------------------------
+
+
+def test_a_file_with_no_tables_is_a_new_store(tmp_path: Path) -> None:
+    for name, make in (
+        ("empty.db", lambda p: p.write_bytes(b"")),
+        ("wal-header.db", lambda p: sqlite3.connect(p).execute("PRAGMA journal_mode=WAL")),
+    ):
+        path = tmp_path / name
+        make(path)
+        with Store(path) as store:
+            assert store.study_names() == []
+            _study(store)
+        with Store(path, readonly=True) as store:
+            assert store.study_names() == ["s"]
+
+
+def test_a_crash_while_the_schema_is_made_leaves_a_file_that_opens(tmp_path: Path) -> None:
+    path = tmp_path / "crash.db"
+    code = f"""
+        import os
+        from morphax.tuning import _store_schema
+        class Crash(list):
+            def __iter__(self):
+                yield from self[:2]
+                os._exit(9)  # killed between two CREATE TABLEs
+        _store_schema.STATEMENTS = Crash(_store_schema.STATEMENTS)
+        from morphax.tuning._store import Store
+        Store({str(path)!r})
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True
+    )
+    assert proc.returncode == 9, proc.stderr.decode()
+    assert path.exists()
+    with Store(path) as store:  # the half-made schema was rolled back: a new file
+        assert store.study_names() == []
+        assert store.add_trial(_study(store).id, "[1]", None) == (1, 1, 1)
+
+
+# -- hole 2: processes opening a new file at once ------------------------------
+
+
+def test_eight_processes_create_one_new_file_at_once(tmp_path: Path) -> None:
+    path, go = tmp_path / "new.db", tmp_path / "go"
+    code = f"""
+        import os, sys, time
+        from morphax.tuning._store import Store
+        open({str(tmp_path)!r} + f"/ready-{{sys.argv[1]}}", "w").close()
+        while not os.path.exists({str(go)!r}):
+            time.sleep(0.001)
+        store = Store({str(path)!r})
+        study = store.create_study("s", "fp", None, {{}}, {{"name": "reward", "names": None}})
+        store.add_trial(study.id, "[1]", None)
+        store.close()
+    """
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), str(i)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(8)
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, errors
+    with Store(path, readonly=True) as store:
+        assert [(r.number, r.propose_seq) for r in store.trials(1)] == [(i, i) for i in range(1, 9)]
+
+
+# -- hole 5: Ctrl-C inside a transaction ---------------------------------------
+
+
+def test_a_keyboard_interrupt_in_a_write_rolls_it_back(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = Store(path)
+    sid = _study(store).id
+    with pytest.raises(KeyboardInterrupt), store._write():
+        store.conn.execute(
+            "INSERT INTO trials (study_id, number, dna_json, status, created) "
+            "VALUES (?, 1, '[1]', 'pending', 0)",
+            (sid,),
+        )
+        raise KeyboardInterrupt
+    assert not store.conn.in_transaction
+
+    def interrupted(study_id: int) -> int:
+        raise KeyboardInterrupt
+
+    store._next_seq = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        store.add_trial(sid, "[1]", None)
+    del store._next_seq
+    assert not store.conn.in_transaction
+    with Store(path) as other:  # the file is not write-locked for other processes
+        other.conn.execute("PRAGMA busy_timeout = 100")
+        assert other.add_trial(sid, "[2]", None) == (1, 1, 1)
+    store.conn.execute("BEGIN IMMEDIATE")  # an interrupt right after BEGIN, outside _write
+    assert store.add_trial(sid, "[3]", None)[1:] == (2, 2)  # no nested-transaction error
+    assert [r.dna_json for r in store.trials(sid)] == ["[2]", "[3]"]
+    store.close()
+
+
+# -- holes 7 and 8: readers never write -----------------------------------------
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _untouched(before: dict[str, bytes], folder: Path) -> bool:
+    """Every file as it was; a reader of a WAL file may only have added SQLite's
+    shared-memory index and an empty -wal (never written into the study)."""
+    after = _snapshot(folder)
+    added = {k: v for k, v in after.items() if k not in before}
+    return all(after.get(k) == v for k, v in before.items()) and all(
+        k.endswith("-shm") or (k.endswith("-wal") and not v) for k, v in added.items()
+    )
+
+
+def _search_file(path: Path, n: int = 3) -> None:
+    with Store(path) as store:
+        sid = _study(store, "default").id
+        for i in range(n):
+            tid, _, _ = store.add_trial(sid, mx.to_json(mx.DNA([i])), None)
+            store.finish_trial(tid, "completed", {"reward": float(i)}, None)
+
+
+def test_a_read_only_study_is_read_and_a_missing_one_named(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "study.db"
+    _search_file(path)
+    before = _snapshot(folder)
+    path.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        study = mx.load_study(path)
+        assert [t.reward for t in study.trials] == [0.0, 1.0, 2.0]
+    finally:
+        folder.chmod(0o755)
+        path.chmod(0o644)
+    assert _untouched(before, folder)
+    with pytest.raises(StoreError, match=r"no study file at .*missing\.db.*: it does not exist"):
+        mx.load_study(tmp_path / "missing.db")
+
+
+def test_a_folder_where_no_shm_can_be_made_is_read_immutable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "study.db"
+    _search_file(path)
+    calls: list[bool] = []
+    real_connect, real_tables = _store_schema._ro_connect, _store_schema._tables
+
+    def connect(p: str, immutable: bool) -> sqlite3.Connection:
+        calls.append(immutable)
+        return real_connect(p, immutable)
+
+    def tables(conn: sqlite3.Connection) -> set[str]:
+        if not calls[-1]:  # what SQLite says in a read-only folder with no -shm to open
+            raise sqlite3.OperationalError("unable to open database file")
+        return real_tables(conn)
+
+    monkeypatch.setattr(_store_schema, "_ro_connect", connect)
+    monkeypatch.setattr(_store_schema, "_tables", tables)
+    with Store(path, readonly=True) as store:
+        assert calls == [False, True]
+        assert len(store.trials(1)) == 3
+    Path(f"{path}-wal").write_bytes(b"")  # a -wal it would miss: no immutable read
+    with pytest.raises(StoreError, match="cannot read study store .*unable to open"):
+        Store(path, readonly=True)
+
+
+def test_load_study_of_an_empty_or_foreign_file_writes_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "e.db").write_bytes(b"")
+    with pytest.raises(StoreError, match="it is empty"):
+        mx.load_study(empty / "e.db")
+    assert _snapshot(empty) == {"e.db": b""}
+    # A copied-in foreign database with a stale -wal: refused, and the -wal is not merged.
+    source = tmp_path / "source.db"
+    writer = sqlite3.connect(source, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("CREATE TABLE users (id INTEGER)")
+    writer.execute("INSERT INTO users VALUES (1)")
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    for suffix in ("", "-wal"):
+        (copied / f"c.db{suffix}").write_bytes(Path(f"{source}{suffix}").read_bytes())
+    writer.close()
+    before = _snapshot(copied)
+    with pytest.raises(StoreError, match=r"not a morphax study store \(its tables: \['users'\]\)"):
+        mx.load_study(copied / "c.db")
+    assert _untouched(before, copied)
+
+
+def test_a_study_with_a_stale_wal_is_read_without_merging_it(tmp_path: Path) -> None:
+    source = tmp_path / "live.db"
+    _search_file(source)
+    writer = Store(source)  # a live search: its last trials are only in the -wal
+    writer.conn.execute("PRAGMA wal_autocheckpoint=0")
+    tid, _, _ = writer.add_trial(1, mx.to_json(mx.DNA([3])), None)
+    writer.finish_trial(tid, "completed", {"reward": 3.0}, None)
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    for suffix in ("", "-wal"):
+        (copied / f"c.db{suffix}").write_bytes(Path(f"{source}{suffix}").read_bytes())
+    before = _snapshot(copied)["c.db"]
+    assert len(mx.load_study(copied / "c.db").trials) == 4
+    assert _snapshot(copied)["c.db"] == before
+    # Study.backup: one self-contained, consistent file, even while the writer is open.
+    backup = mx.load_study(source).backup(tmp_path / "backup.db")
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("backup")) == [
+        "backup.db"
+    ]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "b.db").write_bytes(Path(backup).read_bytes())
+    assert [t.reward for t in mx.load_study(alone / "b.db").trials] == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match="onto itself"):
+        mx.load_study(source).backup(source)
+
+
+# -- hole 10: hand-edited rows -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("UPDATE trials SET metrics_json = '{\"reward\": 1' WHERE number = 2", "not JSON"),
+        ("UPDATE trials SET metrics_json = NULL WHERE number = 2", "no metrics"),
+        ("UPDATE trials SET metrics_json = '[1]' WHERE number = 2", "not an object"),
+        ('UPDATE trials SET metrics_json = \'{"reward": "hi"}\' WHERE number = 2', "not a num"),
+        ("UPDATE trials SET status = 'running' WHERE number = 2", "status 'running'"),
+        ("UPDATE trials SET dna_json = X'5B315D' WHERE number = 2", "DNA JSON b'"),
+        ("UPDATE trials SET created = 'noon' WHERE number = 2", "creation time 'noon'"),
+        ("UPDATE trials SET attempts = 0 WHERE number = 2", "attempt count 0"),
+        ("UPDATE trials SET metrics_json = '{\"loss\": 1}' WHERE number = 2", "no 'reward'"),
+    ],
+)
+def test_a_hand_edited_row_is_named(tmp_path: Path, edit: str, message: str) -> None:
+    path = tmp_path / "study.db"
+    _search_file(path)
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("PRAGMA ignore_check_constraints = ON")
+        db.execute(edit)
+    with pytest.raises(StoreError, match=rf"study\.db.*trial #2 .*{message}"):
+        mx.load_study(path).best()
+    if "reward" not in message:  # the store's own check (the missing objective is the study's)
+        with Store(path, readonly=True) as store, pytest.raises(StoreError, match="trial #2"):
+            store.trials(1)
+
+
+def test_hand_edited_study_rows_and_reports_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "study.db"
+    _search_file(path)
+    with Store(path) as store:
+        store.add_report(2, 0, {"reward": 1.0})
+    for edit, message in (
+        ("UPDATE reports SET metrics_json = 'x'", r"trial #2 has a step-0 report that are not"),
+        ("UPDATE studies SET objective_json = '{\"name\": 3}'", r"study 'default' .*objective"),
+        ("UPDATE studies SET algorithm_json = 'nope'", "study 'default' .*algorithm JSON"),
+    ):
+        copy = tmp_path / "copy.db"
+        copy.write_bytes(path.read_bytes())
+        with contextlib.closing(sqlite3.connect(copy)) as db, db:
+            db.execute(edit)
+        with pytest.raises(StoreError, match=rf"copy\.db.*{message}"):
+            mx.load_study(copy)
+
+
+# -- hole 11: standard JSON -----------------------------------------------------
+
+
+def test_non_finite_side_metrics_are_standard_json(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        sid = _study(store).id
+        tid, _, _ = store.add_trial(sid, "[1]", None)
+        metrics = {"reward": 1.0, "nan": math.nan, "up": math.inf, "down": -math.inf}
+        store.add_report(tid, 0, metrics)
+        store.finish_trial(tid, "completed", metrics, None)
+        assert store.conn.execute(
+            "SELECT MIN(json_valid(metrics_json)) FROM trials WHERE metrics_json NOT NULL "
+            "UNION ALL "
+            "SELECT MIN(json_valid(metrics_json)) FROM reports"
+        ).fetchall() == [(1,), (1,)]
+        (row,) = store.trials(sid)
+    for got in (row.metrics, row.steps[0][1]):
+        assert got is not None
+        assert got["reward"] == 1.0 and math.isnan(got["nan"])
+        assert got["up"] == math.inf and got["down"] == -math.inf
