@@ -5,6 +5,13 @@ The space has 20 `oneof` decisions of 5 candidates; the objective is trivial
 materializing, reporting, feedback, and with the store on, SQLite writes.
 Prints JSON with median microseconds per trial and the ratios.
 
+Two lines measure what grows with a study: the cost per trial of early
+stopping (`observe` + `stop` of `MedianStopping` on each step report, 8 trials
+in flight, 10 steps each) in the window of 1,000 trials that ends at 1,000,
+5,000 and 20,000 trials (flat is the goal), next to the old `should_stop(own,
+others)` at 1,000; and the time to `replay` a 2,000-trial journal (8 in flight,
+random finishing order) of regularized evolution (the goal: under 3 s).
+
 Usage: python benchmarks/search_overhead.py [--trials N] [--repeats R] [--quick]
 """
 
@@ -67,6 +74,84 @@ def time_pg(kind: str, trials: int) -> float:
     return (time.perf_counter() - start) / trials
 
 
+STOP_STEPS, STOP_IN_FLIGHT, STOP_WINDOW = 10, 8, 1000
+
+
+def stopping_reports(trials: int, seed: int = 0) -> Any:
+    """`(trial, step, value)` of `trials` trials, 8 in flight taking turns,
+    each reporting steps 1..10 (its learning curve plus noise)."""
+    rng = np.random.default_rng(seed)
+    live: dict[int, int] = {}
+    started = 0
+    while started < trials or live:
+        while started < trials and len(live) < STOP_IN_FLIGHT:
+            live[started] = 0
+            started += 1
+        for trial in list(live):
+            live[trial] += 1
+            step = live[trial]
+            yield trial, step, float(step * 0.05 + rng.normal(0.5, 0.1))
+            if step >= STOP_STEPS:
+                del live[trial]
+
+
+def time_early_stopping(marks: tuple[int, ...]) -> dict[str, float]:
+    """Microseconds per trial of observe + stop in the window of trials that
+    ends at each mark (a stopped trial reports no more)."""
+    policy = mx.algorithms.MedianStopping()
+    out: dict[str, float] = {}
+    stopped: set[int] = set()
+    window_start, clock = time.perf_counter(), time.perf_counter
+    for trial, step, value in stopping_reports(max(marks)):
+        if trial in stopped:
+            continue
+        if step == 1 and trial % STOP_WINDOW == 0:
+            if trial in marks:
+                out[f"{trial}_trials"] = (clock() - window_start) / STOP_WINDOW * 1e6
+            if trial + STOP_WINDOW in marks:
+                window_start = clock()
+        policy.observe(trial, step, value)
+        if policy.stop(trial):
+            stopped.add(trial)
+    out[f"{max(marks)}_trials"] = (clock() - window_start) / STOP_WINDOW * 1e6
+    return {k: round(v, 1) for k, v in sorted(out.items(), key=lambda kv: int(kv[0].split("_")[0]))}
+
+
+def time_should_stop(trials: int) -> float:
+    """Microseconds per trial of the old `should_stop(own, others)` over
+    `trials` trials (every call reads every trial's reports)."""
+    policy = mx.algorithms.MedianStopping()
+    steps: dict[int, list[tuple[int, float]]] = {}
+    stopped: set[int] = set()
+    start = time.perf_counter()
+    for trial, step, value in stopping_reports(trials):
+        if trial in stopped:
+            continue
+        steps.setdefault(trial, []).append((step, value))
+        if policy.should_stop(steps[trial], [s for t, s in steps.items() if t != trial]):
+            stopped.add(trial)
+    return (time.perf_counter() - start) / trials * 1e6
+
+
+def time_replay(trials: int) -> float:
+    """Seconds to replay the journal of `trials` evolution trials."""
+    from morphax.testing import run_in_flight
+
+    spec = mx.dna_spec(mx_space())
+
+    def reward(algorithm: Any, dna: mx.DNA) -> float:
+        return float(sum(dna.values))
+
+    journal = run_in_flight(
+        mx_algorithm("evolution"), spec, trials, width=8, order_seed=1, reward=reward
+    )
+    fresh = mx_algorithm("evolution")
+    fresh.setup(spec)
+    start = time.perf_counter()
+    fresh.replay(journal)
+    return time.perf_counter() - start
+
+
 def median_us(fn: Callable[[], float], repeats: int) -> float:
     return statistics.median(fn() for _ in range(repeats)) * 1e6
 
@@ -97,13 +182,29 @@ def main(argv: list[str] | None = None) -> int:
             "pyglove_us_per_trial": round(peer, 1),
             "ratio_pyglove_over_morphax_store_off": round(peer / off, 1),
         }
+    marks = (1000, 5000, 20000) if not args.quick else (1000, 2000)
+    stopping = time_early_stopping(marks)
+    results["early_stopping"] = {
+        "observe_stop_us_per_trial": stopping,
+        "should_stop_us_per_trial_at_1000": round(
+            time_should_stop(1000 if not args.quick else 200), 1
+        ),
+        "steps_per_trial": STOP_STEPS,
+        "in_flight": STOP_IN_FLIGHT,
+    }
+    replay_trials = 2000 if not args.quick else 200
+    results["replay"] = {
+        "evolution_journal_trials": replay_trials,
+        "seconds": round(statistics.median(time_replay(replay_trials) for _ in range(3)), 3),
+    }
+    lookups = [r for k, r in results.items() if k in ("random", "evolution")]
     goals = {
         "store_off_100x_less_than_pyglove": all(
-            r["ratio_pyglove_over_morphax_store_off"] >= 100 for r in results.values()
+            r["ratio_pyglove_over_morphax_store_off"] >= 100 for r in lookups
         ),
-        "store_on_under_1ms": all(
-            r["morphax_store_on_us_per_trial"] < 1000 for r in results.values()
-        ),
+        "store_on_under_1ms": all(r["morphax_store_on_us_per_trial"] < 1000 for r in lookups),
+        "early_stopping_flat": max(stopping.values()) <= 2 * min(stopping.values()),
+        "replay_2000_trials_under_3s": results["replay"]["seconds"] < 3.0,
     }
     out = {
         "benchmark": "search_overhead",
