@@ -20,6 +20,7 @@ import morphax as mx
 from morphax.tuning import _store_schema
 from morphax.tuning._storage import MemoryStorage, Storage
 from morphax.tuning._store import Store, StoreError, StudyRow, TrialRow
+from morphax.tuning._store_owner import owner_token, provably_dead
 
 OBJECTIVE = {"name": "reward", "names": None}
 ROOT = Path(__file__).resolve().parents[1]
@@ -529,3 +530,31 @@ def test_non_finite_side_metrics_are_standard_json(tmp_path: Path) -> None:
         assert got is not None
         assert got["reward"] == 1.0 and math.isnan(got["nan"])
         assert got["up"] == math.inf and got["down"] == -math.inf
+
+
+# -- lease owner tokens ----------------------------------------------------------
+
+
+def test_a_lease_of_a_process_that_certainly_exited_is_taken_over_at_once(
+    tmp_path: Path,
+) -> None:
+    code = "from morphax.tuning._store_owner import owner_token; print(owner_token('s'))"
+    dead = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    mine = owner_token()
+    if "@" not in mine:
+        pytest.skip("no /proc: only the expiry frees a lease")
+    assert provably_dead(dead) and not provably_dead(mine)
+    boot = mine.split("@")[1].split(".")[0]
+    assert not provably_dead(dead.replace(boot, "0" * 32))  # another machine: unknown
+    assert not provably_dead("host:1:tag") and not provably_dead("operator")
+    reused = mine.rsplit(".", 1)[0] + ".1"  # this PID, but a process started earlier
+    assert provably_dead(reused)
+    with Store(tmp_path / "s.db") as store:
+        sid = _study(store).id
+        store.acquire_lease(sid, "s", dead, 60)
+        store.acquire_lease(sid, "s", mine, 60)  # not renewed by a dead process: taken
+        with pytest.raises(StoreError, match="another search"):
+            store.acquire_lease(sid, "s", owner_token(), 60)  # a live one is not
+        assert store.conn.execute("SELECT lease_owner FROM studies").fetchone() == (mine,)

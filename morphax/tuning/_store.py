@@ -12,7 +12,9 @@ Several processes may append to one file: numbers and sequence numbers are
 taken inside `BEGIN IMMEDIATE` transactions. A study has one writer at a time,
 held by a lease (an owner token per search, an expiry by wall time): any host
 takes over a lease that was not renewed in time, and `takeover=True` takes it
-at once. `Store(path, readonly=True)` never writes the file (see
+at once. A lease whose owner token (`owner_token()`) names a process of this
+machine that has certainly exited is taken over at once too (see
+`_store_owner`). `Store(path, readonly=True)` never writes the file (see
 `_store_schema.open_reader`).
 """
 
@@ -20,13 +22,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from ._storage import STATUSES, StoreError, StudyRow, TrialRow
+from ._store_owner import owner_token, provably_dead
 from ._store_rows import dumps_metrics, report, study_row, trial_row
 from ._store_schema import FORMAT, SCHEMA_VERSION, V1_JOURNAL, V2_JOURNAL, open_reader, open_writer
 
@@ -35,24 +38,6 @@ _STUDY_COLUMNS = "id, name, spec_fingerprint, space_json, algorithm_json, object
 _TRIAL_COLUMNS = (
     "id, number, dna_json, program_json, status, metrics_json, reason, created, finished"
 )
-
-
-def _process_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _dead_here(owner: str) -> bool:
-    """Whether `owner` is a `host:pid` token of this host whose process is gone."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError, ValueError):
-        return False
-    return False
 
 
 def _when(t: float) -> str:
@@ -80,8 +65,11 @@ class Store:
 
     def close(self) -> None:
         """Closes the file; a writer's close merges the write-ahead log into it."""
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except sqlite3.ProgrammingError:
+            return  # closed already
         self.conn.close()
 
     @contextmanager
@@ -181,6 +169,7 @@ class Store:
             held, expires = row
             now = time.time()
             live = isinstance(expires, (int, float)) and expires > now
+            live = live and not (isinstance(held, str) and provably_dead(held))
             if held is not None and held != owner and live and not takeover:
                 raise StoreError(
                     f"study {name!r} in {self.path!r} is being searched by another search "
@@ -223,18 +212,12 @@ class Store:
             )
 
     def claim(self, study_id: int, name: str) -> None:
-        """Deprecated: a 60 s lease for this process (`host:pid`). Until the
-        search loop holds a lease per search, a lease left by a dead process
-        of this host is taken over at once, as the old claim was."""
-        row = self.conn.execute(
-            "SELECT lease_owner FROM studies WHERE id = ?", (study_id,)
-        ).fetchone()
-        dead = row is not None and isinstance(row[0], str) and _dead_here(row[0])
-        self.acquire_lease(study_id, name, _process_owner(), 60.0, takeover=dead)
+        """Deprecated: a 60 s lease for this process (see `owner_token`)."""
+        self.acquire_lease(study_id, name, owner_token("process"), 60.0)
 
     def release(self, study_id: int) -> None:
         """Deprecated: releases this process's lease (see `claim`)."""
-        self.release_lease(study_id, _process_owner())
+        self.release_lease(study_id, owner_token("process"))
 
     # -- trials ------------------------------------------------------------------
 
@@ -350,4 +333,13 @@ class Store:
         return [trial_row(r, steps.get(r[0], []), self.path, study) for r in rows]
 
 
-__all__ = ["FORMAT", "SCHEMA_VERSION", "STATUSES", "Store", "StoreError", "StudyRow", "TrialRow"]
+__all__ = [
+    "owner_token",
+    "FORMAT",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "Store",
+    "StoreError",
+    "StudyRow",
+    "TrialRow",
+]
