@@ -188,14 +188,16 @@ def _setup_writer(conn: sqlite3.Connection, path: str) -> None:
     tables = _tables(conn)
     if tables and "morphax_meta" not in tables:
         raise _foreign(path, tables)  # before anything is written to it
-    if not tables:  # a new file, an empty one, or one left by a crash during creation
-        _create(conn, path)
-    version = _version(conn, path)
+    # WAL first, so that the schema is one cheap append to the log; a crash
+    # before it commits leaves a file with no tables, which is a new file.
     (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
     if str(mode).lower() != "wal":
         raise sqlite3.OperationalError("database is locked (journal mode not set)")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
+    if not tables:  # a new file, an empty one, or one left by a crash during creation
+        _create(conn, path)
+    version = _version(conn, path)
     _quick_check(conn, path)
     if version == "1":
         _migrate(conn, path)
