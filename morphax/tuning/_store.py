@@ -134,8 +134,8 @@ class Store:
                     name,
                     fingerprint,
                     space_json,
-                    json.dumps(algorithm, allow_nan=False),
-                    json.dumps(objective, allow_nan=False),
+                    json.dumps(algorithm),
+                    json.dumps(objective),
                     time.time(),
                 ),
             )
