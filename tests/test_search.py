@@ -410,7 +410,7 @@ def test_one_writer_per_study(tmp_path: Path) -> None:
     assert proc.stdout is not None and proc.stdout.readline()  # the child is searching
     with pytest.raises(
         StoreError,
-        match=r"study 'exp' in .* is being searched by another process .*one writer at a time",
+        match=r"study 'exp' in .* is being searched by another search .*one writer at a time",
     ):
         next(iter(mx.search(SPACE, Random(seed=0), num_trials=300, store=store, name="exp")))
     run(3, store, name="other")  # another study in the same file is fine

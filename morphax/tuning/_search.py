@@ -2,61 +2,28 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from .._typing import Reward
 from ..algorithms import Algorithm
 from ..symbolic import DNA, DynamicSpace, Space, from_json, space, to_json
-from ._store import Store, StoreError, StudyRow, TrialRow
+from ._heartbeat import _Heartbeat
+from ._records import _program_json, _reward_of, record
+from ._storage import MemoryStorage, Storage, StoreError, StudyRow, TrialRow
+from ._store import Store
+from ._store_owner import owner_token
 from ._trial import Objective, Trial
 
-
-def _program_json(program: Any) -> str:
-    """The JSON of a program or space; when it cannot be serialized (an
-    unregistered class), `{"$unstored": reason}`, which loading reports."""
-    try:
-        return to_json(program)
-    except (TypeError, ValueError) as e:
-        # Without memory addresses, so that the same space gives the same text.
-        return json.dumps({"$unstored": re.sub(r" at 0x[0-9a-fA-F]+", "", str(e))})
-
-
-def record(row: TrialRow, objective: Objective, *, load_program: bool = False) -> Trial:
-    """A read-only Trial of a stored row; with `load_program`, a StoredTrial
-    that decodes its program (and DNA) from the row on first access."""
-    if load_program:
-        from ._study import StoredTrial
-
-        return StoredTrial(row, objective)
-    return Trial(
-        row.number,
-        from_json(row.dna_json),
-        None,
-        row.status,
-        row.metrics,
-        _reward_of(row, objective),
-        list(row.steps),
-        row.reason,
-        row.created,
-        row.finished,
-    )
-
-
-def _reward_of(row: TrialRow, objective: Objective) -> Reward:
-    if row.status != "completed" or row.metrics is None:
-        return None
-    if objective.names is not None:
-        return tuple(row.metrics[n] for n in objective.names)
-    return row.metrics.get(objective.name)
+_DEFAULT_LEASE_S = 60.0
 
 
 class Search:
-    """A running search: iterate it to get trials (see :func:`search`)."""
+    """A running search: `ask()` for trials and `tell()` their results, or
+    iterate it (see :func:`search`)."""
 
     def __init__(
         self,
@@ -64,10 +31,13 @@ class Search:
         algorithm: Algorithm,
         *,
         num_trials: int,
-        store: str | os.PathLike[str] | Store | None,
+        store: str | os.PathLike[str] | Storage | None,
         name: str | None,
         early_stopping: Any,
         objective: str | None,
+        max_attempts: int = 3,
+        lease_s: float = _DEFAULT_LEASE_S,
+        takeover: bool = False,
     ) -> None:
         if not isinstance(algorithm, Algorithm):
             raise TypeError(f"mx.search needs an mx.algorithms.Algorithm, but got {algorithm!r}")
@@ -75,6 +45,20 @@ class Search:
             raise ValueError(f"`num_trials` must be a non-negative int, but got {num_trials!r}")
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"`name` must be a non-empty str, but got {name!r}")
+        if objective is not None and (not isinstance(objective, str) or not objective):
+            raise TypeError(
+                f"`objective` must be the name of a reported metric (a non-empty str), "
+                f"but got {objective!r}"
+            )
+        if isinstance(store, str | os.PathLike) and not os.fspath(store):
+            raise ValueError(
+                "`store` is an empty path: give a file path like 'study.db', or store=None "
+                "to keep the study in memory"
+            )
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"`max_attempts` must be an int >= 1, but got {max_attempts!r}")
+        if isinstance(lease_s, bool) or not isinstance(lease_s, int | float) or not lease_s > 0:
+            raise ValueError(f"`lease_s` must be a positive number of seconds, but got {lease_s!r}")
         if early_stopping is not None and not callable(
             getattr(early_stopping, "should_stop", None)
         ):
@@ -89,17 +73,49 @@ class Search:
         self.early_stopping = early_stopping
         names = algorithm.objectives
         self.objective = Objective(objective or (names[0] if names else "reward"), names)
-        self._owns_store = store is not None and not isinstance(store, Store)
-        self.store = store if isinstance(store, Store) or store is None else Store(store)
+        self.max_attempts = max_attempts
+        self.lease_s = float(lease_s)
+        self.takeover = bool(takeover)
+        self._owns_store = isinstance(store, str | os.PathLike)
+        if store is None:
+            self.store: Storage = MemoryStorage()
+        elif isinstance(store, str | os.PathLike):
+            self.store = Store(store)
+        else:
+            self.store = store
+        self.owner = owner_token()  # one per search: host, pid and the process's identity
         self.study: StudyRow | None = None
         self.trials: list[Trial] = []
-        self._started = False
+        self._in_flight: dict[int, Trial] = {}
+        self._rerun: list[TrialRow] = []
+        self._asked = 0
+        self._exhausted = False
+        self._state = "new"  # "new" -> "open" -> "closed"
+        self._lock = threading.RLock()
+        self._heartbeat: _Heartbeat | None = None
 
-    # -- study bookkeeping --------------------------------------------------------
+    # -- opening: the study, its lease, and the journal replayed -------------------
 
-    def _open_study(self) -> list[TrialRow]:
-        if self.store is None:
-            return []
+    def _open(self) -> None:
+        if self._state == "open":
+            return
+        if self._state == "closed":
+            raise RuntimeError("this search is closed; call mx.search(...) again to resume it")
+        row = self._open_study()
+        self.store.acquire_lease(
+            row.id, self.name, self.owner, self.lease_s, takeover=self.takeover
+        )
+        self.study = row
+        self._state = "open"
+        try:
+            self._replay(self.store.trials(row.id))
+        except BaseException:
+            self.close()
+            raise
+        self._heartbeat = _Heartbeat(self)
+        self._heartbeat.start()
+
+    def _open_study(self) -> StudyRow:
         space_json = _program_json(self.space.program) if isinstance(self.space, Space) else None
         row = self.store.create_study(
             self.name,
@@ -121,103 +137,247 @@ class Search:
         if row.algorithm != self.algorithm.to_json_value():
             raise ValueError(
                 f"study {self.name!r} in {self.store.path!r} was run with {row.algorithm}, but this "
-                f"search uses {self.algorithm.to_json_value()}; resume with the same algorithm and seed, "
-                "or use another study name"
+                f"search uses {self.algorithm.to_json_value()}; resume with the same algorithm and "
+                "seed, or use another study name"
             )
         if row.objective != self.objective.to_json():
             raise ValueError(
                 f"study {self.name!r} optimizes {row.objective}, but this search asks for "
                 f"{self.objective.to_json()}"
             )
-        self.store.claim(row.id, self.name)
-        self.study = row
-        return [r for r in self.store.trials(row.id) if r.status != "abandoned"]
+        return row
 
-    # -- the sink the trials report to ----------------------------------------------
+    def _replay(self, rows: list[TrialRow]) -> None:
+        """Rebuilds the algorithm from the study's journal; queues pending trials."""
+        events: list[tuple[int, int, TrialRow]] = []
+        for r in rows:
+            if r.propose_seq is not None:
+                events.append((r.propose_seq, 0, r))
+            if r.feedback_seq is not None:
+                events.append((r.feedback_seq, 1, r))
+        events.sort(key=lambda e: (e[0], e[1]))
+        dnas = {r.id: from_json(r.dna_json) for r in rows if r.propose_seq is not None}
+        journal = [
+            ("propose", dnas[r.id])
+            if kind == 0
+            else ("feedback", dnas[r.id], _reward_of(r, self.objective))
+            for _, kind, r in events
+        ]
+        self.algorithm.setup(self.spec)
+        try:
+            self.algorithm.replay(journal)
+        except ValueError as e:
+            raise ValueError(
+                f"study {self.name!r} in {self.store.path!r} cannot be resumed exactly: {e}"
+            ) from None
+        self.trials = [record(r, self.objective) for r in rows if r.status not in _OPEN]
+        reset = getattr(self.early_stopping, "reset", None)
+        if reset is not None:
+            reset()
+        for r in rows:  # the stored step reports, again, for an incremental policy
+            if r.status != "abandoned":
+                for step, metrics in r.steps:
+                    self._observe(r.number, step, metrics)
+        self._rerun = sorted(
+            (r for r in rows if r.status == "pending" and r.propose_seq is not None),
+            key=lambda r: r.propose_seq or 0,
+        )
+        self._asked = sum(1 for r in rows if r.status != "abandoned")
+
+    def _renew(self) -> None:
+        with self._lock:
+            if self._state == "open" and self.study is not None:
+                # A lost lease is reported by the next write, not by this thread.
+                with contextlib.suppress(Exception):
+                    self.store.renew_lease(self.study.id, self.owner, self.lease_s)
+
+    # -- ask / tell --------------------------------------------------------------------
+
+    def ask(self) -> Trial | None:
+        """The next trial to evaluate, or None when the study has all its trials.
+
+        May be called again before earlier trials are told: each call hands out
+        another trial. Trials left pending by a crashed run come first, run
+        again under their number and DNA (`trial.attempts` counts the runs);
+        one that already ran `max_attempts` times is marked failed instead.
+        None once `num_trials` trials have been asked for (those in flight
+        included) or the algorithm has nothing left to propose.
+        """
+        with self._lock:
+            self._open()
+            while self._rerun:
+                row = self._rerun.pop(0)
+                if row.attempts >= self.max_attempts:
+                    self._give_up(row)
+                    continue
+                attempts = self.store.retry_trial(row.id)
+                dna = from_json(row.dna_json)
+                return self._hand_out(
+                    row.id, row.number, dna, list(row.steps), row.created, attempts
+                )
+            if self._exhausted or self._asked >= self.num_trials:
+                return None
+            limit = self.algorithm.max_pending if hasattr(self.algorithm, "max_pending") else None
+            if limit is not None and len(self._in_flight) >= limit:
+                raise RuntimeError(
+                    f"{type(self.algorithm).__name__} takes at most {limit} trials in flight, and "
+                    f"{len(self._in_flight)} are: tell one first"
+                )
+            try:
+                dna = self.algorithm.propose()
+            except StopIteration:
+                self._exhausted = True
+                return None
+            self._check(dna)
+            program = self.space.materialize(dna)
+            assert self.study is not None
+            row_id, number, _ = self.store.add_trial(
+                self.study.id, to_json(dna), _program_json(program)
+            )
+            self._asked += 1
+            return self._hand_out(row_id, number, dna, [], time.time(), 1, program)
+
+    def _hand_out(
+        self,
+        row_id: int,
+        number: int,
+        dna: DNA,
+        steps: list[Any],
+        created: float,
+        attempts: int,
+        program: Any = None,
+    ) -> Trial:
+        if program is None:
+            program = self.space.materialize(dna)
+        trial = Trial(number, dna, program, steps=steps, created=created, _sink=self)
+        trial.attempts, trial._row_id = attempts, row_id
+        self.trials.append(trial)
+        self._in_flight[row_id] = trial
+        return trial
+
+    def _give_up(self, row: TrialRow) -> None:
+        reason = (
+            f"its process died {row.attempts} times (max_attempts={self.max_attempts}) before it "
+            "reported; it is not run again"
+        )
+        self.store.finish_trial(row.id, "failed", None, reason)
+        self.algorithm.feedback(from_json(row.dna_json), None)
+        failed = record(
+            TrialRow(
+                row.id,
+                row.number,
+                row.dna_json,
+                row.program_json,
+                "failed",
+                None,
+                reason,
+                row.created,
+                time.time(),
+                list(row.steps),
+                row.attempts,
+            ),  # fmt: skip
+            self.objective,
+        )
+        self.trials.append(failed)
+
+    def tell(self, trial: Trial, result: float | dict[str, float] | None) -> None:
+        """Reports the result of a trial handed out by :meth:`ask`, in any order.
+
+        `result` is the reward (a float) or a dict of metrics, as for
+        `trial.report(result)`; None marks the trial failed.
+        """
+        if not isinstance(trial, Trial) or trial._sink is not self:
+            raise ValueError(f"{trial!r} was not handed out by this search's ask()")
+        if result is None:
+            trial.fail("told None")
+        else:
+            trial.report(result)
+
+    # -- the sink the live trials report to ------------------------------------------
 
     def on_step(self, trial: Trial, step: int, metrics: dict[str, float]) -> None:
-        if self.store is not None:
-            self.store.add_report(trial._row_id, step, metrics)  # type: ignore[attr-defined]
+        with self._lock:
+            self.store.add_report(trial._row_id, step, metrics)
+            self._observe(trial.id, step, metrics)
+
+    def _stop_key(self) -> str:
+        return self.objective.names[0] if self.objective.names else self.objective.name
+
+    def _observe(self, number: int, step: int, metrics: dict[str, float]) -> None:
+        """Feeds a step report to an incremental early-stopping policy."""
+        observe = getattr(self.early_stopping, "observe", None)
+        value = metrics.get(self._stop_key())
+        if observe is not None and value is not None:
+            observe(number, step, value)
 
     def on_finish(self, trial: Trial) -> None:
-        trial.finished = time.time()
-        if self.store is not None:
-            self.store.finish_trial(trial._row_id, trial.status, trial.metrics, trial.reason)  # type: ignore[attr-defined]
+        with self._lock:
+            trial.finished = time.time()
+            self.store.finish_trial(trial._row_id, trial.status, trial.metrics, trial.reason)
+            self._in_flight.pop(trial._row_id, None)
+            self.algorithm.feedback(
+                trial.dna, trial.reward if trial.status == "completed" else None
+            )
 
     def should_stop(self, trial: Trial) -> bool:
-        key = self.objective.names[0] if self.objective.names else self.objective.name
+        stop = getattr(self.early_stopping, "stop", None)
+        if stop is not None:  # incremental: the cost does not grow with the study
+            return bool(stop(trial.id))
+        key = self._stop_key()
         own = [(s, m[key]) for s, m in trial.steps if key in m]
         others = [
             [(s, m[key]) for s, m in t.steps if key in m] for t in self.trials if t is not trial
         ]
         return bool(self.early_stopping.should_stop(own, others))
 
-    # -- the loop --------------------------------------------------------------------
+    # -- the serial loop and closing ------------------------------------------------------
 
     def __iter__(self) -> Iterator[Trial]:
-        if self._started:
+        if self._state != "new":
             raise RuntimeError("a Search runs once; call mx.search(...) again to resume it")
-        self._started = True
+        return self._serial()
+
+    def _serial(self) -> Iterator[Trial]:
         try:
-            yield from self._loop()
-        finally:
-            if self.store is not None and self.study is not None:
-                self.store.release(self.study.id)
-            if self._owns_store and self.store is not None:
-                self.store.close()  # merges the write-ahead log into the file
-
-    def _loop(self) -> Iterator[Trial]:
-        rows = self._open_study()
-        tail = rows[-1] if rows and rows[-1].status == "pending" else None
-        history = [
-            (from_json(r.dna_json), _reward_of(r, self.objective)) for r in rows if r is not tail
-        ]
-        self.trials = [record(r, self.objective) for r in rows if r is not tail]
-        self.algorithm.setup(self.spec)
-        self.algorithm.recover(history)
-        done = sum(1 for r in rows if r.status != "pending")
-        while done < self.num_trials:
-            try:
-                dna = self.algorithm.propose()
-            except StopIteration:
-                return
-            self._check(dna)
-            program = self.space.materialize(dna)
-            if tail is not None and from_json(tail.dna_json) == dna:
-                row_id, number, steps, created = (
-                    tail.id,
-                    tail.number,
-                    list(tail.steps),
-                    tail.created,
-                )
-            else:
-                if tail is not None and self.store is not None:
-                    self.store.finish_trial(
-                        tail.id, "abandoned", None, "interrupted, and not proposed again on resume"
+            while (trial := self.ask()) is not None:
+                yield trial
+                if not trial.done:
+                    raise RuntimeError(
+                        f"trial #{trial.id} of study {self.name!r} was left without a report: "
+                        "call trial.report(value), trial.skip(reason) or trial.fail(reason) before "
+                        "the loop moves on (it stays pending and runs again on resume)"
                     )
-                row_id, number, steps, created = self._new_row(dna, program)
-            tail = None
-            trial = Trial(number, dna, program, steps=steps, created=created, _sink=self)
-            trial._row_id = row_id  # type: ignore[attr-defined]
-            self.trials.append(trial)
-            yield trial
-            if not trial.done:
-                raise RuntimeError(
-                    f"trial #{trial.id} of study {self.name!r} was left without a report: call "
-                    "trial.report(value), trial.skip(reason) or trial.fail(reason) before the loop "
-                    "moves on (it stays pending and is proposed again on resume)"
-                )
-            self.algorithm.feedback(dna, trial.reward if trial.status == "completed" else None)
-            done += 1
+        finally:
+            self.close()
 
-    def _new_row(self, dna: DNA, program: Any) -> tuple[int, int, list[Any], float]:
-        now = time.time()
-        if self.store is None:
-            number = len(self.trials) + 1
-            return number, number, [], now
-        assert self.study is not None
-        row_id, number = self.store.add_trial(self.study.id, to_json(dna), _program_json(program))
-        return row_id, number, [], now
+    def close(self) -> None:
+        """Gives up the study's lease and closes a store this search opened.
+
+        Trials still in flight stay pending: a later search of the study runs
+        them again. Closing twice does nothing.
+        """
+        with self._lock:
+            if self._state == "closed":
+                return
+            was_open, self._state = self._state == "open", "closed"
+        if self._heartbeat is not None:
+            self._heartbeat.stop.set()
+        if was_open and self.study is not None:
+            with contextlib.suppress(Exception):
+                self.store.release_lease(self.study.id, self.owner)
+        if self._owns_store:
+            self.store.close()  # merges the write-ahead log into the file
+
+    def __enter__(self) -> Search:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._state == "open" and self._heartbeat is not None:
+                self._heartbeat.stop.set()
 
     def _check(self, dna: Any) -> None:
         if not isinstance(dna, DNA):
@@ -235,6 +395,9 @@ class Search:
         return max(done, key=lambda t: t.reward) if done else None  # type: ignore[arg-type,return-value]
 
 
+_OPEN = ("pending", "abandoned")
+
+
 def _short(text: str | None) -> str:
     if text is None:
         return "<not serializable>"
@@ -250,15 +413,24 @@ def search(
     name: str | None = None,
     early_stopping: Any = None,
     objective: str | None = None,
+    max_attempts: int = 3,
+    lease_s: float = _DEFAULT_LEASE_S,
+    takeover: bool = False,
 ) -> Search:
-    """Searches a space with an algorithm; iterate the result to get trials.
+    """Searches a space with an algorithm: `ask()` and `tell()`, or iterate.
 
     Each trial carries a child (`trial.program`) and its DNA; report its
-    reward with `trial.report(value)` (maximized) or a dict of named metrics.
-    With `store`, every trial is kept in a SQLite file: running the same
-    search again resumes it, replaying finished trials into the algorithm and
-    proposing an interrupted trial again, so the trials are exactly those of
-    an uninterrupted run with the same seed.
+    reward with `trial.report(value)` (maximized) or a dict of named metrics,
+    or `search.tell(trial, value)`. `for trial in search:` asks for one trial
+    at a time; `search.ask()` may be called again before earlier trials are
+    told (trials in flight, e.g. on several workers), and tells may come in any
+    order.
+
+    With `store`, every trial is kept in a SQLite file, with a journal of the
+    order in which the algorithm saw each proposal and each result. Running the
+    same search again resumes it: the journal is replayed into the algorithm,
+    trials that were in flight run again under their numbers and DNA, and the
+    study goes on exactly as an uninterrupted run with the same finishing order.
 
     Args:
         program: the space (a program with hyper-values, `mx.space(...)` or
@@ -272,15 +444,35 @@ def search(
             `mx.algorithms.MedianStopping`), used by `trial.should_stop()`.
         objective: the metric a single-objective algorithm maximizes when
             reports are dicts (default "reward").
+        max_attempts: how many times a trial whose process died is run in all
+            before it is marked failed.
+        lease_s: one search writes a study at a time: it holds a lease that it
+            renews while it runs; another search may take the study over once
+            the lease has not been renewed for this many seconds.
+        takeover: take the study's lease at once, even from a live search (an
+            operator's decision, e.g. after moving a study to another host).
 
     Raises:
-        ValueError: if the study exists for another space or algorithm.
+        ValueError: if the study exists for another space or algorithm, or
+            its journal does not replay.
+        StoreError: if the file is not a study store, or another search holds
+            the study's lease.
 
     Examples:
         >>> import morphax as mx
         >>> space = {"x": mx.oneof([1, 2, 3, 4]), "y": mx.floatv(-1.0, 1.0)}
         >>> for trial in mx.search(space, mx.algorithms.Random(seed=0), num_trials=20):
         ...     trial.report(trial.program["x"] - trial.program["y"] ** 2)
+
+        Several trials in flight, told in any order:
+
+        >>> s = mx.search(space, mx.algorithms.RegularizedEvolution(seed=0), num_trials=8)
+        >>> a, b = s.ask(), s.ask()
+        >>> s.tell(b, 1.0); s.tell(a, 0.5)
+        >>> while (t := s.ask()) is not None:
+        ...     s.tell(t, float(t.program["x"]))
+        >>> s.close(); len(s.trials)
+        8
     """
     return Search(
         program,
@@ -290,6 +482,9 @@ def search(
         name=name,
         early_stopping=early_stopping,
         objective=objective,
+        max_attempts=max_attempts,
+        lease_s=lease_s,
+        takeover=takeover,
     )
 
 

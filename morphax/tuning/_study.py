@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..symbolic import DNA, from_json
-from ._search import _reward_of, record
+from ._records import _reward_of, record
 from ._store import Store, StoreError, TrialRow
 from ._trial import Objective, Trial
 
@@ -77,6 +77,7 @@ class StoredTrial(Trial):
             row.reason,
             row.created,
             row.finished,
+            row.attempts,
         )
 
     @property

@@ -93,6 +93,8 @@ class Trial:
             or None.
         steps: step-wise reports `[(step, metrics), ...]`.
         reason: why a trial failed or was skipped.
+        attempts: how many times the trial was run (more than 1 when a
+            process died while it ran and a resumed search ran it again).
     """
 
     id: int
@@ -105,7 +107,9 @@ class Trial:
     reason: str | None = None
     created: float | None = None
     finished: float | None = None
+    attempts: int = 1
     _sink: Any = field(default=None, repr=False)
+    _row_id: Any = field(default=None, repr=False)
 
     @property
     def done(self) -> bool:

@@ -1,0 +1,214 @@
+"""The ask/tell core: trials in flight, tells in any order, an exact journal resume."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import morphax as mx
+from morphax.algorithms import PPO, Random, RegularizedEvolution, Reinforce
+from morphax.tuning import StoreError
+
+SPACE = {"a": mx.oneof(list(range(6))), "b": mx.oneof(list(range(6))), "c": mx.intv(0, 5)}
+
+
+def reward(dna: mx.DNA) -> float:
+    return float(sum(dna.values)) + 0.01 * dna.values[0]
+
+
+def algorithms() -> dict[str, Any]:
+    return {
+        "Random": lambda: Random(seed=3),
+        "RegularizedEvolution": lambda: RegularizedEvolution(
+            population_size=6, tournament_size=3, seed=3
+        ),
+        "Reinforce": lambda: Reinforce(seed=3),
+        "PPO": lambda: PPO(seed=3),
+    }
+
+
+def drive(search: mx.tuning.Search, width: int, *, stop_after: int | None = None) -> None:
+    """Keeps `width` trials in flight; which one finishes next depends only on
+    the trials in flight, so a resumed run continues as an uninterrupted one."""
+    flight: list[Any] = []
+    told = 0
+    while True:
+        while len(flight) < width and (t := search.ask()) is not None:
+            flight.append(t)
+        if not flight:
+            return
+        flight.sort(key=lambda t: t.id)
+        pick = flight[0] if sum(t.id for t in flight) % 3 else flight[-1]
+        flight.remove(pick)
+        search.tell(pick, reward(pick.dna))
+        told += 1
+        if stop_after is not None and told >= stop_after:
+            return  # the rest stay in flight: pending in the study
+
+
+def table(path: Path, name: str = "default") -> list[tuple[Any, ...]]:
+    return [(t.id, t.dna, t.status, t.reward) for t in mx.load_study(path, name).trials]
+
+
+def test_ask_hands_out_many_before_any_tell() -> None:
+    s = mx.search(SPACE, Random(seed=0), num_trials=5)
+    trials = [s.ask() for _ in range(5)]
+    assert all(t is not None for t in trials) and s.ask() is None  # in flight count
+    assert [t.id for t in trials] == [1, 2, 3, 4, 5]  # type: ignore[union-attr]
+    for t in reversed(trials):
+        s.tell(t, reward(t.dna))  # type: ignore[union-attr]
+    assert [t.status for t in s.trials] == ["completed"] * 5
+    s.close()
+    with pytest.raises(RuntimeError, match="this search is closed"):
+        s.ask()
+
+
+def test_tell_refuses_a_stranger_and_none_fails() -> None:
+    s = mx.search(SPACE, Random(seed=0), num_trials=3)
+    other = mx.search(SPACE, Random(seed=0), num_trials=3)
+    t = other.ask()
+    with pytest.raises(ValueError, match="was not handed out by this search's ask"):
+        s.tell(t, 1.0)  # type: ignore[arg-type]
+    u = s.ask()
+    s.tell(u, None)  # type: ignore[arg-type]
+    assert u is not None and u.status == "failed" and u.reason == "told None"
+
+
+@pytest.mark.parametrize("width", [1, 2, 8])
+@pytest.mark.parametrize("name", list(algorithms()))
+def test_resume_with_trials_in_flight_is_exact(tmp_path: Path, width: int, name: str) -> None:
+    make = algorithms()[name]
+    full = tmp_path / "full.db"
+    with mx.search(SPACE, make(), num_trials=24, store=full) as s:
+        drive(s, width)
+    cut = tmp_path / "cut.db"
+    for stop in (5, 11):  # interrupted twice, each time with trials in flight
+        with mx.search(SPACE, make(), num_trials=24, store=cut) as s:
+            drive(s, width, stop_after=stop)
+    with mx.search(SPACE, make(), num_trials=24, store=cut) as s:
+        drive(s, width)
+    assert table(cut) == table(full)
+    if width > 1:
+        assert max(t.attempts for t in mx.load_study(cut).trials) >= 2  # re-runs happened
+
+
+def test_two_pending_rows_both_run_again(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    s = mx.search(SPACE, Random(seed=0), num_trials=6, store=path)
+    first, second = s.ask(), s.ask()
+    s.close()  # both left pending
+    s = mx.search(SPACE, Random(seed=0), num_trials=6, store=path)
+    again = [s.ask(), s.ask()]
+    assert [(t.id, t.dna, t.attempts) for t in again] == [  # type: ignore[union-attr]
+        (first.id, first.dna, 2),  # type: ignore[union-attr]
+        (second.id, second.dna, 2),  # type: ignore[union-attr]
+    ]
+    for t in again:
+        s.tell(t, 1.0)  # type: ignore[arg-type]
+    while (t := s.ask()) is not None:
+        s.tell(t, 1.0)
+    s.close()
+    trials = mx.load_study(path).trials
+    assert len(trials) == 6 and all(t.status == "completed" for t in trials)
+
+
+def test_a_trial_that_keeps_crashing_is_failed_after_max_attempts(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    for _ in range(2):
+        s = mx.search(SPACE, Random(seed=0), num_trials=3, store=path, max_attempts=2)
+        assert s.ask() is not None  # runs, then "crashes"
+        s.close()
+    s = mx.search(SPACE, Random(seed=0), num_trials=3, store=path, max_attempts=2)
+    rest = []
+    while (t := s.ask()) is not None:
+        rest.append(t.id)
+        s.tell(t, 1.0)
+    s.close()
+    first = mx.load_study(path).trials[0]
+    assert first.status == "failed" and "died 2 times (max_attempts=2)" in (first.reason or "")
+    assert rest == [2, 3]
+
+
+def test_one_writer_per_search_even_in_one_process(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    a = mx.search(SPACE, Random(seed=0), num_trials=10, store=path)
+    it = iter(a)
+    next(it).report(1.0)
+    b = mx.search(SPACE, Random(seed=0), num_trials=10, store=path)
+    with pytest.raises(StoreError, match="being searched by another search"):
+        b.ask()
+    del it, a
+    gc.collect()  # the abandoned generator closes its own search, and its lease only
+    c = mx.search(SPACE, Random(seed=0), num_trials=10, store=path)
+    assert c.ask() is not None
+    stale = mx.search(SPACE, Random(seed=0), num_trials=10, store=path, takeover=True)
+    assert stale.ask() is not None  # an operator's takeover
+    with pytest.raises(StoreError, match="being searched by another search"):
+        mx.search(SPACE, Random(seed=0), num_trials=10, store=path).ask()
+    c.close()  # c no longer holds the lease: closing it leaves stale's alone
+    with pytest.raises(StoreError, match="being searched by another search"):
+        mx.search(SPACE, Random(seed=0), num_trials=10, store=path).ask()
+    stale.close()
+
+
+def test_an_expired_lease_is_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    a = mx.search(SPACE, Random(seed=0), num_trials=4, store=path, lease_s=0.3)
+    t = a.ask()
+    assert t is not None
+    a._heartbeat.stop.set()  # type: ignore[union-attr]  # as if its process hung
+    import time
+
+    time.sleep(0.5)
+    b = mx.search(SPACE, Random(seed=0), num_trials=4, store=path, lease_s=0.3)
+    again = b.ask()
+    assert again is not None and again.id == t.id and again.attempts == 2
+    b.close()
+
+
+def test_input_gaps_are_refused() -> None:
+    with pytest.raises(ValueError, match="`store` is an empty path"):
+        mx.search(SPACE, Random(seed=0), num_trials=3, store="")
+    with pytest.raises(TypeError, match="`objective` must be the name of a reported metric"):
+        mx.search(SPACE, Random(seed=0), num_trials=3, objective=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="`max_attempts` must be an int >= 1"):
+        mx.search(SPACE, Random(seed=0), num_trials=3, max_attempts=0)
+
+
+_KILLED = """
+import os, sys
+sys.path.insert(0, {tests!r})
+import morphax as mx
+from test_ask_tell import SPACE, drive, algorithms
+s = mx.search(SPACE, algorithms()[{name!r}](), num_trials=30, store={path!r})
+drive(s, 4, stop_after={stop})
+os.kill(os.getpid(), 9)  # SIGKILL with 4 trials in flight
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+@pytest.mark.parametrize("name", ["RegularizedEvolution", "Reinforce"])
+def test_sigkill_with_four_in_flight_loses_nothing(tmp_path: Path, name: str) -> None:
+    full = tmp_path / "full.db"
+    with mx.search(SPACE, algorithms()[name](), num_trials=30, store=full) as s:
+        drive(s, 4)
+    path = tmp_path / "killed.db"
+    tests = os.path.dirname(__file__)
+    for stop in (3, 9, 16):
+        code = _KILLED.format(tests=tests, name=name, path=str(path), stop=stop)
+        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+        kept = [t for t in mx.load_study(path).trials if t.status == "completed"]
+        assert len(kept) >= stop  # every reported trial is kept
+    with mx.search(SPACE, algorithms()[name](), num_trials=30, store=path) as s:
+        drive(s, 4)
+    assert table(path) == table(full)
