@@ -349,8 +349,55 @@ class DynamicChild:
         return hash((h, self.dna))
 
     def __repr__(self) -> str:
-        name = getattr(self.target, "__qualname__", type(self.target).__name__)
+        target = self.target.cls if isinstance(self.target, Constructor) else self.target
+        name = getattr(target, "__qualname__", type(target).__name__)
         return f"DynamicChild({name}, {self.dna!r})"
+
+    def __mx_build__(self) -> Any:
+        """`mx.build(child)`: the concrete module of a traced NNX constructor
+        (built now, with this child's choices); any other child is itself."""
+        if isinstance(self.target, Constructor):
+            return self()
+        return self
+
+
+class Constructor:
+    """A class and the arguments it was traced with; calling it builds one.
+
+    Arguments that are NNX graph nodes (`nnx.Rngs`, modules) are copied for
+    each build, so every build (and every tracing run) starts from the state
+    they had when traced: children of one DNA get the same weights.
+    """
+
+    __slots__ = ("cls", "args", "kwargs")
+
+    def __init__(self, cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.cls, self.args, self.kwargs = cls, args, kwargs
+
+    def __call__(self) -> Any:
+        from flax import nnx
+
+        def fresh(v: Any) -> Any:
+            return nnx.clone(v) if nnx.graph.is_graph_node(v) else v
+
+        args = tuple(fresh(a) for a in self.args)
+        return self.cls(*args, **{k: fresh(v) for k, v in self.kwargs.items()})
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Constructor)
+            and other.cls is self.cls
+            and len(other.args) == len(self.args)
+            and all(_same(a, b) for a, b in zip(other.args, self.args, strict=True))
+            and other.kwargs.keys() == self.kwargs.keys()
+            and all(_same(other.kwargs[k], v) for k, v in self.kwargs.items())
+        )
+
+    def __hash__(self) -> int:
+        return hash(("constructor", self.cls))
+
+    def __repr__(self) -> str:
+        return f"Constructor({self.cls.__qualname__})"
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -400,7 +447,12 @@ def trace(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> DynamicSpace:
     `jax.eval_shape`, so no real computation runs. Hyper-values in the
     module's fields join the space too, decided under their paths (a module
     may mix field hyper-values and define-by-run ones); `child.program` is
-    the module with its field choices applied.
+    the module with its field choices applied. A Flax NNX module class is
+    traced through its constructor, `fn(*args, **kwargs)` under
+    `nnx.eval_shape` (no parameter is allocated); `mx.build(child)` then
+    builds the concrete module with the child's choices (graph-node
+    arguments such as `nnx.Rngs` copied, so a DNA always gets the same
+    weights).
 
     Examples:
         >>> import morphax as mx
@@ -427,4 +479,8 @@ def trace(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> DynamicSpace:
             return jax.eval_shape(lambda: module.init(jax.random.key(0), *args, **kwargs))
 
         return DynamicSpace(fn, runner)
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is not None and isinstance(fn, type) and issubclass(fn, nnx.Module):
+        ctor = Constructor(fn, args, kwargs)
+        return DynamicSpace(ctor, lambda: nnx.eval_shape(ctor))
     return DynamicSpace(fn, lambda: resolve_fields(fn)(*args, **kwargs))

@@ -307,6 +307,9 @@ def _is_call(node: Any) -> bool:
 def build(node: Any, _keys: tuple[Key, ...] = ()) -> Any:
     """Builds the real objects of a program: every symbolic call is called.
 
+    A leaf whose type defines `__mx_build__(self)` builds to what that
+    returns (a define-by-run child of an NNX constructor: the module).
+
     Raises:
         ValueError: if the program still holds hyper-values (materialize first).
 
@@ -320,7 +323,8 @@ def build(node: Any, _keys: tuple[Key, ...] = ()) -> Any:
     """
     nt = node_type(node)
     if nt is None:
-        return node
+        hook = getattr(type(node), "__mx_build__", None)  # a leaf that builds itself
+        return node if hook is None else hook(node)
     if nt.placeholder and nt.build is None:
         raise ValueError(
             f"cannot build a program that still has a hyper-value at "

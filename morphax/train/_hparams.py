@@ -25,7 +25,6 @@ import numpy as np
 import optax
 
 from ..symbolic import Call, build
-from ..symbolic._nodes import node_type
 from ._steps import _Key
 
 
@@ -51,30 +50,34 @@ def _is_float(v: Any) -> bool:
     return type(v) is float or isinstance(v, np.floating)
 
 
+def _map(node: Any, fn: Callable[[Any], Any]) -> Any:
+    """`node` with `fn` applied to each leaf under symbolic calls, lists,
+    tuples and dicts (what optimizer programs are made of)."""
+    if isinstance(node, Call):
+        return Call(node.factory, {k: _map(v, fn) for k, v in node.args.items()})
+    if type(node) in (list, tuple):
+        return type(node)(_map(v, fn) for v in node)
+    if type(node) is dict:
+        return {k: _map(v, fn) for k, v in node.items()}
+    return fn(node)
+
+
 def split_floats(program: Any) -> tuple[Any, tuple[float, ...]]:
     """(template with slots, the floats in preorder)."""
     values: list[float] = []
 
-    def walk(node: Any) -> Any:
-        if _is_float(node):
-            values.append(float(node))
-            return _Slot(len(values) - 1)
-        nt = node_type(node)
-        if nt is None:
-            return node
-        return nt.unflatten(node, {k: walk(v) for k, v in nt.flatten(node)})
+    def slot(leaf: Any) -> Any:
+        if not _is_float(leaf):
+            return leaf
+        values.append(float(leaf))
+        return _Slot(len(values) - 1)
 
-    return walk(program), tuple(values)
+    return _map(program, slot), tuple(values)
 
 
 def fill(template: Any, values: Any) -> Any:
     """The template with slot `i` replaced by `values[i]` (floats or tracers)."""
-    if isinstance(template, _Slot):
-        return values[template.index]
-    nt = node_type(template)
-    if nt is None:
-        return template
-    return nt.unflatten(template, {k: fill(v, values) for k, v in nt.flatten(template)})
+    return _map(template, lambda v: values[v.index] if isinstance(v, _Slot) else v)
 
 
 @dataclass(frozen=True)

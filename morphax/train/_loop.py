@@ -19,11 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..symbolic import Call, DynamicSpace, HyperValue, build, format_path, traverse
+from ..symbolic import Call, DynamicChild, DynamicSpace, HyperValue, build, format_path, traverse
 from ._data import Dataset, _take, prefetch_to_device
 from ._hparams import Optimizer, prepare
 from ._losses import Loss, Metric, Task, check_output, make_task
 from ._metrics import _final_metrics
+from ._nnx import NNXModel, is_nnx
 from ._steps import (
     _SHAPE_CACHE,
     EvalStep,
@@ -111,8 +112,11 @@ def _model(model: Any) -> Any:
             "fit(mx.materialize(space, mx.dna_spec(space).random_dna(0)), ...), or train "
             "trial.program inside mx.search(space, ...)"
         )
-    if isinstance(model, Call):
-        return build(model)  # a symbolic model: its concrete module
+    program = None
+    if isinstance(model, Call | DynamicChild):
+        program, model = model, build(model)  # a symbolic model or NNX child: its module
+    if is_nnx(model):
+        return NNXModel(model, None if program is None else _Key(program))
     return model
 
 

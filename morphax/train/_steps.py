@@ -27,6 +27,7 @@ from ..symbolic import value_hash as sym_hash
 from ._data import Dataset
 from ._losses import Loss, Task, _argmax_correct
 from ._metrics import _flops, _timed_compile
+from ._nnx import NNXModel
 
 if TYPE_CHECKING:
     from ._hparams import Optimizer
@@ -76,6 +77,8 @@ class _Key:
 
 
 def _takes_train(model: Any) -> bool:
+    if getattr(model, "takes_train", False):
+        return True
     target = getattr(model, "target", model)  # DynamicChild wraps its module
     try:
         return "train" in inspect.signature(type(target).__call__).parameters
@@ -157,7 +160,7 @@ def _train_step(
     def train_step(
         state: TrainState, x: Any, y: jax.Array, hp: jax.Array
     ) -> tuple[TrainState, dict[str, jax.Array]]:
-        mutable = "batch_stats" in state.model_state
+        mutable = "batch_stats" in state.model_state or "nnx" in state.model_state
         rngs = {"dropout": jax.random.fold_in(state.key, state.step)}
 
         def loss_fn(params: Any) -> tuple[jax.Array, tuple[Any, jax.Array]]:
@@ -175,9 +178,7 @@ def _train_step(
         updates, opt_state = make_tx(hp).update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         model_state = {**state.model_state, **new_model_state}
-        model_state = jax.tree.map(
-            lambda new, old: new.astype(old.dtype), model_state, dict(state.model_state)
-        )
+        model_state = jax.tree.map(_like, model_state, dict(state.model_state))
         metrics = {"loss": value.astype(jnp.float32)}
         if task.accuracy is not None:
             metrics["accuracy"] = task.accuracy(logits, y).mean()
@@ -185,6 +186,10 @@ def _train_step(
         return new, metrics
 
     return train_step
+
+
+def _like(new: jax.Array, old: jax.Array) -> jax.Array:
+    return new.astype(old.dtype) if jnp.issubdtype(old.dtype, jnp.floating) else new
 
 
 def make_train_step(
@@ -347,8 +352,12 @@ def _compile(
         flops = _flops(fn)
         return _Entry(fn, seconds, None if flops is None else flops / batch_size)
 
+    if isinstance(model, NNXModel):  # built with its weights: nothing to compile
+        make_init = lambda: _Entry(lambda example_x, key: model.variables(), 0.0)  # noqa: E731
     entries = [
-        _cached(_INIT_CACHE, (model_key, *shape_key, var_sig), make_init),
+        _cached(_INIT_CACHE, (model_key, *shape_key, var_sig), make_init)
+        if not isinstance(model, NNXModel)
+        else (make_init(), False),
         _cached(_INIT_CACHE, ("opt", opt.key, _signature(state.params)), make_init_opt),
         _cached(
             _TRAIN_CACHE,
