@@ -212,3 +212,21 @@ def test_sigkill_with_four_in_flight_loses_nothing(tmp_path: Path, name: str) ->
     with mx.search(SPACE, algorithms()[name](), num_trials=30, store=path) as s:
         drive(s, 4)
     assert table(path) == table(full)
+
+
+def test_reports_that_are_not_numbers_are_refused(tmp_path: Path) -> None:
+    s = mx.search(SPACE, Random(seed=0), num_trials=3, store=tmp_path / "s.db")
+    t = s.ask()
+    assert t is not None
+    with pytest.raises(TypeError, match="must be a number, but got the bool True"):
+        t.report(True)
+    with pytest.raises(ValueError, match="is too large for a float"):
+        t.report(10**400)
+    with pytest.raises(TypeError, match="must be a number, but got 'high'"):
+        t.report({"reward": "high"})
+    t.report(2.0)  # the trial still takes a good report
+    s.close()
+    study = mx.load_study(tmp_path / "s.db")
+    assert study.trials[0].reward == 2.0
+    with pytest.raises(ValueError, match=r"best\(k\) needs a positive int k, but got k=-1"):
+        study.best(-1)

@@ -213,7 +213,13 @@ class Study:
 
     def best(self, k: int = 1) -> list[Trial]:
         """The `k` best completed trials (single objective), or up to `k`
-        trials of the Pareto front (several objectives, first objective order)."""
+        trials of the Pareto front (several objectives, first objective order).
+
+        Raises:
+            ValueError: if `k` is not a positive int.
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"best(k) needs a positive int k, but got k={k!r}")
         done = self.completed
         if not done:
             return []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from .._typing import Reward
 from ..symbolic import DNA
@@ -63,12 +64,17 @@ class Objective:
 
 
 def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        try:  # numpy and JAX scalars
-            value = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{what} must be a number, but got {value!r}") from None
-    return float(value)
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(
+            f"{what} must be a number, but got the bool {value!r}; report a float "
+            "(e.g. float(correct)) if you mean 0 or 1"
+        )
+    try:  # ints, floats, numpy and JAX scalars
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{what} is too large for a float: {value!r}") from None
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a number, but got {value!r}") from None
 
 
 def finite(reward: Reward) -> bool:
