@@ -303,7 +303,8 @@ def fit(
         TrainingDiverged: if the loss becomes NaN or infinite.
 
     Examples:
-        >>>         >>> from morphax.spaces.cnn import MLP
+        >>> import optax
+        >>> from morphax.spaces.cnn import MLP
         >>> from morphax.train import fit, load_digits
         >>> train, test = load_digits()
         >>> result = fit(MLP(hidden=(32,)), optax.adam(1e-2), train, valid_data=test, epochs=2)
