@@ -17,3 +17,20 @@ def test_readme_tour_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     namespace: dict[str, object] = {"score": lambda program: 0.5}
     exec(compile(tour, str(README), "exec"), namespace)  # noqa: S102
     assert os.path.exists(tmp_path / "study.db") and os.path.exists(tmp_path / "curve.png")
+
+
+def test_readme_ask_tell_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import morphax as mx
+
+    text = README.read_text()
+    block = text[text.index("## Trials in flight") :].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    space = {"w": mx.oneof([8, 16, 32]), "lr": mx.floatv(1e-3, 1e-1, scale="log")}
+    namespace: dict[str, object] = {
+        "mx": mx,
+        "space": space,
+        "evaluate": lambda p: p["w"] * p["lr"],
+    }
+    exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+    study = mx.load_study(tmp_path / "study.db", "nas")
+    assert len(study.trials) == 200 and len(study.completed) == 200
