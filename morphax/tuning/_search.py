@@ -12,16 +12,24 @@ from typing import Any
 from ..algorithms import Algorithm
 from ..symbolic import DNA, DynamicSpace, Space, from_json, space, to_json
 from ._heartbeat import _Heartbeat
-from ._records import _program_json, _reward_of, record
+from ._journal import _Journal
+from ._options import (
+    ProgressBar,
+    check_options,
+    duplicate_of,
+    interactive,
+)
+from ._records import _program_json, best_trials
 from ._storage import MemoryStorage, Storage, StoreError, StudyRow, TrialRow
 from ._store import Store
 from ._store_owner import owner_token
-from ._trial import Objective, Trial
+from ._study import Study
+from ._trial import Objective, Trial, directions_of
 
 _DEFAULT_LEASE_S = 60.0
 
 
-class Search:
+class Search(_Journal):
     """A running search: `ask()` for trials and `tell()` their results, or
     iterate it (see :func:`search`)."""
 
@@ -35,36 +43,26 @@ class Search:
         name: str | None,
         early_stopping: Any,
         objective: str | None,
+        direction: str | tuple[str, ...] = "maximize",
+        duplicates: str = "rerun",
+        progress: bool | None = None,
         max_attempts: int = 3,
         lease_s: float = _DEFAULT_LEASE_S,
         takeover: bool = False,
     ) -> None:
         if not isinstance(algorithm, Algorithm):
             raise TypeError(f"mx.search needs an mx.algorithms.Algorithm, but got {algorithm!r}")
-        if isinstance(num_trials, bool) or not isinstance(num_trials, int) or num_trials < 0:
-            raise ValueError(f"`num_trials` must be a non-negative int, but got {num_trials!r}")
-        if name is not None and (not isinstance(name, str) or not name):
-            raise ValueError(f"`name` must be a non-empty str, but got {name!r}")
-        if objective is not None and (not isinstance(objective, str) or not objective):
-            raise TypeError(
-                f"`objective` must be the name of a reported metric (a non-empty str), "
-                f"but got {objective!r}"
-            )
-        if isinstance(store, str | os.PathLike) and not os.fspath(store):
-            raise ValueError(
-                "`store` is an empty path: give a file path like 'study.db', or store=None "
-                "to keep the study in memory"
-            )
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise ValueError(f"`max_attempts` must be an int >= 1, but got {max_attempts!r}")
-        if isinstance(lease_s, bool) or not isinstance(lease_s, int | float) or not lease_s > 0:
-            raise ValueError(f"`lease_s` must be a positive number of seconds, but got {lease_s!r}")
-        if early_stopping is not None and not callable(
-            getattr(early_stopping, "should_stop", None)
-        ):
-            raise TypeError(
-                f"`early_stopping` must have a should_stop method, but got {early_stopping!r}"
-            )
+        check_options(
+            num_trials=num_trials,
+            name=name,
+            objective=objective,
+            store=store,
+            max_attempts=max_attempts,
+            lease_s=lease_s,
+            early_stopping=early_stopping,
+            duplicates=duplicates,
+            progress=progress,
+        )
         self.space: Space | DynamicSpace = space(program)
         self.spec = self.space.spec
         self.algorithm = algorithm
@@ -72,7 +70,16 @@ class Search:
         self.name = name or "default"
         self.early_stopping = early_stopping
         names = algorithm.objectives
-        self.objective = Objective(objective or (names[0] if names else "reward"), names)
+        self.objective = Objective(
+            objective or (names[0] if names else "reward"),
+            names,
+            directions_of(direction, len(names) if names else 1),
+        )
+        self.duplicates = duplicates
+        self.progress = interactive() if progress is None else progress
+        self._bar: ProgressBar | None = None
+        self._evaluated: dict[DNA, TrialRow | Trial] = {}  # completed, for duplicates
+        self._dup_run = 0  # duplicates proposed in a row
         self.max_attempts = max_attempts
         self.lease_s = float(lease_s)
         self.takeover = bool(takeover)
@@ -84,7 +91,7 @@ class Search:
         else:
             self.store = store
         self.owner = owner_token()  # one per search: host, pid and the process's identity
-        self.study: StudyRow | None = None
+        self._row: StudyRow | None = None
         self.trials: list[Trial] = []
         self._in_flight: dict[int, Trial] = {}
         self._rerun: list[TrialRow] = []
@@ -105,91 +112,27 @@ class Search:
         self.store.acquire_lease(
             row.id, self.name, self.owner, self.lease_s, takeover=self.takeover
         )
-        self.study = row
+        self._row = row
         self._state = "open"
         try:
             self._replay(self.store.trials(row.id))
         except BaseException:
             self.close()
             raise
+        if self.progress:
+            self._bar = ProgressBar(self.num_trials, self._finished(), f"study {self.name!r}")
         self._heartbeat = _Heartbeat(self)
         self._heartbeat.start()
 
-    def _open_study(self) -> StudyRow:
-        space_json = _program_json(self.space.program) if isinstance(self.space, Space) else None
-        row = self.store.create_study(
-            self.name,
-            self.spec.fingerprint,
-            space_json,
-            self.algorithm.to_json_value(),
-            self.objective.to_json(),
-        )
-        # A space that could not be stored (`{"$unstored": ...}`) is compared by its spec
-        # alone, so registering the missing class afterwards still resumes the study.
-        unknown = [t for t in (row.space_json, space_json) if t is None or '"$unstored"' in t[:16]]
-        same_program = bool(unknown) or row.space_json == space_json
-        if row.spec_fingerprint != self.spec.fingerprint or not same_program:
-            raise ValueError(
-                f"study {self.name!r} in {self.store.path!r} was made for another space "
-                f"(spec {row.spec_fingerprint}: {_short(row.space_json)}); this search's space is "
-                f"spec {self.spec.fingerprint}: {_short(space_json)}; use another study name"
-            )
-        if row.algorithm != self.algorithm.to_json_value():
-            raise ValueError(
-                f"study {self.name!r} in {self.store.path!r} was run with {row.algorithm}, but this "
-                f"search uses {self.algorithm.to_json_value()}; resume with the same algorithm and "
-                "seed, or use another study name"
-            )
-        if row.objective != self.objective.to_json():
-            raise ValueError(
-                f"study {self.name!r} optimizes {row.objective}, but this search asks for "
-                f"{self.objective.to_json()}"
-            )
-        return row
-
-    def _replay(self, rows: list[TrialRow]) -> None:
-        """Rebuilds the algorithm from the study's journal; queues pending trials."""
-        events: list[tuple[int, int, TrialRow]] = []
-        for r in rows:
-            if r.propose_seq is not None:
-                events.append((r.propose_seq, 0, r))
-            if r.feedback_seq is not None:
-                events.append((r.feedback_seq, 1, r))
-        events.sort(key=lambda e: (e[0], e[1]))
-        dnas = {r.id: from_json(r.dna_json) for r in rows if r.propose_seq is not None}
-        journal = [
-            ("propose", dnas[r.id])
-            if kind == 0
-            else ("feedback", dnas[r.id], _reward_of(r, self.objective))
-            for _, kind, r in events
-        ]
-        self.algorithm.setup(self.spec)
-        try:
-            self.algorithm.replay(journal)
-        except ValueError as e:
-            raise ValueError(
-                f"study {self.name!r} in {self.store.path!r} cannot be resumed exactly: {e}"
-            ) from None
-        self.trials = [record(r, self.objective) for r in rows if r.status not in _OPEN]
-        reset = getattr(self.early_stopping, "reset", None)
-        if reset is not None:
-            reset()
-        for r in rows:  # the stored step reports, again, for an incremental policy
-            if r.status != "abandoned":
-                for step, metrics in r.steps:
-                    self._observe(r.number, step, metrics)
-        self._rerun = sorted(
-            (r for r in rows if r.status == "pending" and r.propose_seq is not None),
-            key=lambda r: r.propose_seq or 0,
-        )
-        self._asked = sum(1 for r in rows if r.status != "abandoned")
+    def _finished(self) -> int:
+        return sum(1 for t in self.trials if t.done and duplicate_of(t.reason) is None)
 
     def _renew(self) -> None:
         with self._lock:
-            if self._state == "open" and self.study is not None:
+            if self._state == "open" and self._row is not None:
                 # A lost lease is reported by the next write, not by this thread.
                 with contextlib.suppress(Exception):
-                    self.store.renew_lease(self.study.id, self.owner, self.lease_s)
+                    self.store.renew_lease(self._row.id, self.owner, self.lease_s)
 
     # -- ask / tell --------------------------------------------------------------------
 
@@ -223,16 +166,22 @@ class Search:
                     f"{type(self.algorithm).__name__} takes at most {limit} trials in flight, and "
                     f"{len(self._in_flight)} are: tell one first"
                 )
-            try:
-                dna = self.algorithm.propose()
-            except StopIteration:
-                self._exhausted = True
-                return None
-            self._check(dna)
+            while True:
+                try:
+                    dna = self.algorithm.propose()
+                except StopIteration:
+                    self._exhausted = True
+                    return None
+                self._check(dna)
+                if not self._answered(dna):
+                    break
+                if self._exhausted:
+                    return None
+            self._dup_run = 0
             program = self.space.materialize(dna)
-            assert self.study is not None
+            assert self._row is not None
             row_id, number, _ = self.store.add_trial(
-                self.study.id, to_json(dna), _program_json(program)
+                self._row.id, to_json(dna), _program_json(program)
             )
             self._asked += 1
             return self._hand_out(row_id, number, dna, [], time.time(), 1, program)
@@ -249,36 +198,13 @@ class Search:
     ) -> Trial:
         if program is None:
             program = self.space.materialize(dna)
-        trial = Trial(number, dna, program, steps=steps, created=created, _sink=self)
+        trial = Trial(
+            number, dna, program, steps=steps, created=created, _sink=self, _spec=self.spec
+        )
         trial.attempts, trial._row_id = attempts, row_id
         self.trials.append(trial)
         self._in_flight[row_id] = trial
         return trial
-
-    def _give_up(self, row: TrialRow) -> None:
-        reason = (
-            f"its process died {row.attempts} times (max_attempts={self.max_attempts}) before it "
-            "reported; it is not run again"
-        )
-        self.store.finish_trial(row.id, "failed", None, reason)
-        self.algorithm.feedback(from_json(row.dna_json), None)
-        failed = record(
-            TrialRow(
-                row.id,
-                row.number,
-                row.dna_json,
-                row.program_json,
-                "failed",
-                None,
-                reason,
-                row.created,
-                time.time(),
-                list(row.steps),
-                row.attempts,
-            ),  # fmt: skip
-            self.objective,
-        )
-        self.trials.append(failed)
 
     def tell(self, trial: Trial, result: float | dict[str, float] | None) -> None:
         """Reports the result of a trial handed out by :meth:`ask`, in any order.
@@ -308,25 +234,37 @@ class Search:
         observe = getattr(self.early_stopping, "observe", None)
         value = metrics.get(self._stop_key())
         if observe is not None and value is not None:
-            observe(number, step, value)
+            observe(number, step, self._stop_sign * value)
+
+    @property
+    def _stop_sign(self) -> float:
+        """Early stopping maximizes: the first objective, negated when minimized."""
+        return -1.0 if self.objective.directions[0] == "minimize" else 1.0
 
     def on_finish(self, trial: Trial) -> None:
         with self._lock:
             trial.finished = time.time()
             self.store.finish_trial(trial._row_id, trial.status, trial.metrics, trial.reason)
             self._in_flight.pop(trial._row_id, None)
+            completed = trial.status == "completed"
             self.algorithm.feedback(
-                trial.dna, trial.reward if trial.status == "completed" else None
+                trial.dna, self.objective.signed(trial.reward) if completed else None
             )
+            if completed:
+                self._evaluated.setdefault(trial.dna, trial)
+            if self._bar is not None:
+                self._bar.update(self._finished(), self._best_text(), f"#{trial.id} {trial.status}")
 
     def should_stop(self, trial: Trial) -> bool:
         stop = getattr(self.early_stopping, "stop", None)
         if stop is not None:  # incremental: the cost does not grow with the study
             return bool(stop(trial.id))
-        key = self._stop_key()
-        own = [(s, m[key]) for s, m in trial.steps if key in m]
+        key, sign = self._stop_key(), self._stop_sign
+        own = [(s, sign * m[key]) for s, m in trial.steps if key in m]
         others = [
-            [(s, m[key]) for s, m in t.steps if key in m] for t in self.trials if t is not trial
+            [(s, sign * m[key]) for s, m in t.steps if key in m]
+            for t in self.trials
+            if t is not trial
         ]
         return bool(self.early_stopping.should_stop(own, others))
 
@@ -362,9 +300,12 @@ class Search:
             was_open, self._state = self._state == "open", "closed"
         if self._heartbeat is not None:
             self._heartbeat.stop.set()
-        if was_open and self.study is not None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if was_open and self._row is not None:
             with contextlib.suppress(Exception):
-                self.store.release_lease(self.study.id, self.owner)
+                self.store.release_lease(self._row.id, self.owner)
         if self._owns_store:
             self.store.close()  # merges the write-ahead log into the file
 
@@ -389,19 +330,27 @@ class Search:
 
     # -- results -------------------------------------------------------------------
 
-    def best(self) -> Trial | None:
-        """The completed trial with the highest reward so far (single objective)."""
-        done = [t for t in self.trials if t.status == "completed" and isinstance(t.reward, float)]
-        return max(done, key=lambda t: t.reward) if done else None  # type: ignore[arg-type,return-value]
+    def best(self) -> Trial | list[Trial] | None:
+        """The best completed trial so far in the search's direction (None before
+        any); with several objectives, the Pareto front (a list)."""
+        front = best_trials(self.trials, self.objective, None)
+        if self.objective.names is not None:
+            return front
+        return front[0] if front else None
 
+    def _best_text(self) -> str | None:
+        best = self.best()
+        if isinstance(best, list):
+            return f"{len(best)} on the front" if best else None
+        return None if best is None else f"{best.reward:.4g}"
 
-_OPEN = ("pending", "abandoned")
-
-
-def _short(text: str | None) -> str:
-    if text is None:
-        return "<not serializable>"
-    return text if len(text) <= 160 else text[:157] + "..."
+    def study(self) -> Study:
+        """The study this search writes, as :func:`mx.load_study` reads one (also
+        for a search without a store): repr, `best(k)`, `to_dataframe()`, plots."""
+        with self._lock:
+            if self._state == "new":
+                self._open()
+            return Study(self.store, self.name, spec=self.spec)
 
 
 def search(
@@ -413,6 +362,9 @@ def search(
     name: str | None = None,
     early_stopping: Any = None,
     objective: str | None = None,
+    direction: str | tuple[str, ...] = "maximize",
+    duplicates: str = "rerun",
+    progress: bool | None = None,
     max_attempts: int = 3,
     lease_s: float = _DEFAULT_LEASE_S,
     takeover: bool = False,
@@ -442,8 +394,20 @@ def search(
             their own names.
         early_stopping: a policy with `should_stop(steps, others)` (see
             `mx.algorithms.MedianStopping`), used by `trial.should_stop()`.
-        objective: the metric a single-objective algorithm maximizes when
+        objective: the metric a single-objective algorithm optimizes when
             reports are dicts (default "reward").
+        direction: "maximize" (default) or "minimize", or one per objective
+            of a multi-objective algorithm (`("maximize", "minimize")`);
+            stored with the study. Algorithms maximize: they are fed the
+            negated value of a minimized objective.
+        duplicates: "reuse": a DNA that the study already completed is
+            answered with that trial's result without running your code (a
+            skipped trial that names it, not counted in `num_trials`), and the
+            algorithm proposes again; a search whose proposals are all
+            duplicates (an exhausted space) ends with a warning. "rerun"
+            (default): duplicates are evaluated again (noisy objectives).
+        progress: a tqdm bar with the best result so far; None (default):
+            on in a notebook, a REPL or a terminal, off otherwise.
         max_attempts: how many times a trial whose process died is run in all
             before it is marked failed.
         lease_s: one search writes a study at a time: it holds a lease that it
@@ -482,6 +446,9 @@ def search(
         name=name,
         early_stopping=early_stopping,
         objective=objective,
+        direction=direction,
+        duplicates=duplicates,
+        progress=progress,
         max_attempts=max_attempts,
         lease_s=lease_s,
         takeover=takeover,

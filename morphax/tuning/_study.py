@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..symbolic import DNA, from_json
-from ._records import _reward_of, record
+from ._plots import plot_decisions, plot_history, plot_pareto
+from ._records import _reward_of, best_trials, record
+from ._storage import Storage
 from ._store import Store, StoreError, TrialRow
 from ._trial import Objective, Trial
 
@@ -127,23 +129,14 @@ class StoredTrial(Trial):
         )
 
 
-def _pareto(points: np.ndarray) -> list[int]:
-    """Indices of the non-dominated rows of `points` (all maximized)."""
-    keep = []
-    for i, p in enumerate(points):
-        dominated = np.any(np.all(points >= p, axis=1) & np.any(points > p, axis=1))
-        if not dominated:
-            keep.append(i)
-    return keep
-
-
 class Study:
-    """A stored study: its trials, the best ones, a dataframe and plots.
+    """A study: its trials, the best ones, a dataframe and plots.
 
-    Made by :func:`load_study`.
+    Made by :func:`load_study` (a study file) or `search.study()` (any
+    search, also one without a store).
     """
 
-    def __init__(self, store: Store, name: str) -> None:
+    def __init__(self, store: Storage, name: str, *, spec: Any = None) -> None:
         row = store.study(name)
         if row is None:
             raise ValueError(
@@ -153,13 +146,35 @@ class Study:
         self.name = name
         self.algorithm = row.algorithm
         self.spec_fingerprint = row.spec_fingerprint
-        names = row.objective["names"]
-        self.objective = Objective(row.objective["name"], None if names is None else tuple(names))
+        self.objective = Objective.from_json(row.objective)
         self._space_json = row.space_json
+        self._spec = spec
         # Programs are decoded lazily, when `trial.program` is read.
         self.trials: list[Trial] = [self._record(store, r) for r in store.trials(row.id)]
+        for t in self.trials:
+            t._spec = self.spec
 
-    def _record(self, store: Store, row: TrialRow) -> Trial:
+    @property
+    def direction(self) -> str | tuple[str, ...]:
+        """ "maximize" or "minimize" (a tuple of them with several objectives)."""
+        d = self.objective.directions
+        return d if self.objective.names is not None else d[0]
+
+    @property
+    def spec(self) -> Any:
+        """The DNASpec of the study's space, or None when the space cannot be
+        loaded here (a define-by-run space read from a file, an unregistered class)."""
+        if self._spec is None:
+            from ..symbolic import space as compile_space
+
+            with contextlib.suppress(ValueError, TypeError):
+                loaded = self.space
+                spec = None if loaded is None else compile_space(loaded).spec
+                if spec is not None and spec.fingerprint == self.spec_fingerprint:
+                    self._spec = spec
+        return self._spec
+
+    def _record(self, store: Storage, row: TrialRow) -> Trial:
         where = f"study file {store.path!r}, study {self.name!r}: trial #{row.number}"
         try:
             trial = record(row, self.objective, load_program=True)
@@ -179,6 +194,10 @@ class Study:
         """Copies the study file (every study in it) to `path` with SQLite's
         online backup: a consistent, self-contained copy even while a search
         writes the file. `path` is replaced atomically; returns it."""
+        if self.path == ":memory:":
+            raise ValueError(
+                f"study {self.name!r} is in memory; search with store='study.db' to keep a file"
+            )
         dest = os.fspath(path)
         if os.path.abspath(dest) == os.path.abspath(self.path):
             raise ValueError(f"cannot back {self.path!r} up onto itself; give another path")
@@ -211,26 +230,22 @@ class Study:
     def completed(self) -> list[Trial]:
         return [t for t in self.trials if t.status == "completed"]
 
-    def best(self, k: int = 1) -> list[Trial]:
-        """The `k` best completed trials (single objective), or up to `k`
-        trials of the Pareto front (several objectives, first objective order).
+    def best(self, k: int | None = None) -> list[Trial]:
+        """The best completed trials in the study's direction, best first: `k`
+        of them (default 1); with several objectives, the Pareto front (all of
+        it, or up to `k`, ordered by the first objective).
 
         Raises:
             ValueError: if `k` is not a positive int.
         """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ValueError(f"best(k) needs a positive int k, but got k={k!r}")
-        done = self.completed
-        if not done:
-            return []
-        if self.objective.names is None:
-            return sorted(done, key=lambda t: -t.reward)[:k]  # type: ignore[operator]
-        points = np.array([t.reward for t in done], dtype=float)
-        front = [done[i] for i in _pareto(points)]
-        return sorted(front, key=lambda t: -t.reward[0])[:k]  # type: ignore[index]
+        return best_trials(self.trials, self.objective, k)
 
     def to_dataframe(self) -> Any:
-        """A pandas DataFrame: one row per trial, its metrics and its DNA."""
+        """A pandas DataFrame: one row per trial: its status, metrics, one
+        column per decision with its readable value (`relu`, `64`; see
+        `Trial.values`), the DNA and the duration."""
         import pandas as pd
 
         rows = []
@@ -238,6 +253,7 @@ class Study:
             row: dict[str, Any] = {"trial": t.id, "status": t.status, "reason": t.reason}
             row.update(t.metrics or {})
             try:
+                row.update({k: v for k, v in t.values.items() if k not in row})
                 row["dna"] = str(list(t.dna.values))
             except ValueError as e:
                 row["dna"] = f"<not loadable: {e}>"
@@ -248,61 +264,44 @@ class Study:
         return pd.DataFrame(rows).set_index("trial") if rows else pd.DataFrame()
 
     def best_so_far(self) -> tuple[list[int], list[float]]:
-        """(trial ids, best reward up to each trial) for a single objective."""
+        """(trial ids, best value up to each trial) for a single objective, in
+        the study's direction."""
         ids, best, current = [], [], -np.inf
+        sign = -1.0 if self.objective.directions[0] == "minimize" else 1.0
         for t in self.trials:
             if t.status == "completed" and isinstance(t.reward, float):
-                current = max(current, t.reward)
+                current = max(current, sign * t.reward)
             if np.isfinite(current):
                 ids.append(t.id)
-                best.append(float(current))
+                best.append(float(sign * current))
         return ids, best
 
-    def plot(self, path: str | os.PathLike[str] | None = None) -> str:
-        """Saves a PNG: the best-so-far curve, or the Pareto front for two
-        objectives. Returns the file path (default `<study file>.<name>.png`)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-
-        out = (
-            os.fspath(path)
-            if path is not None
-            else f"{os.path.splitext(self.path)[0]}.{self.name}.png"
-        )
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-        done = self.completed
+    def plot(self, path: str | os.PathLike[str] | None = None, *, ax: Any = None) -> Any:
+        """The best-so-far curve (one objective) or the Pareto front (two), as a
+        matplotlib Figure (Jupyter shows it inline); drawn into `ax` when given;
+        written to `path` (PNG, SVG, PDF by its suffix) only when given. Never
+        touches matplotlib's global state (backend, pyplot figures)."""
         if self.objective.names is not None and len(self.objective.names) == 2:
-            pts = np.array([t.reward for t in done], dtype=float).reshape(-1, 2)
-            front = pts[_pareto(pts)] if len(pts) else pts
-            front = front[np.argsort(front[:, 0])]
-            ax.scatter(pts[:, 0], pts[:, 1], s=12, alpha=0.5, label="trials")
-            ax.plot(front[:, 0], front[:, 1], "o-", color="C3", label="Pareto front")
-            ax.set_xlabel(self.objective.names[0])
-            ax.set_ylabel(self.objective.names[1])
-            ax.set_title(f"{self.name}: {len(done)} trials, {len(front)} on the front")
-        else:
-            scored = [t for t in done if isinstance(t.reward, float)]
-            xs = [t.id for t in scored]
-            ys = [float(t.reward) for t in scored]  # type: ignore[arg-type]
-            ax.scatter(xs, ys, s=10, alpha=0.5, label="trial reward")
-            ids, best = self.best_so_far()
-            ax.step(ids, best, where="post", color="C3", label="best so far")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlabel("trial")
-            ax.set_ylabel(self.objective.name)
-            ax.set_title(f"{self.name}: {len(done)} completed of {len(self.trials)} trials")
-        ax.legend(loc="best")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out)
-        plt.close(fig)
-        return out
+            return plot_pareto(self, path, ax=ax)
+        return plot_history(self, path, ax=ax)
+
+    def plot_decisions(self, path: str | os.PathLike[str] | None = None) -> Any:
+        """One panel per decision: the (first) objective against the decision's
+        values, so you see which choices matter; a Figure, written to `path`
+        when given."""
+        return plot_decisions(self, path)
 
     def __repr__(self) -> str:
-        return f"Study({self.name!r}, trials={len(self.trials)}, completed={len(self.completed)}, path={self.path!r})"
+        best = self.best()
+        shown = (
+            f", best={best[0].reward!r} (trial #{best[0].id})"
+            if best and self.objective.names is None
+            else (f", front={len(best)}" if best else "")
+        )
+        return (
+            f"Study({self.name!r}, trials={len(self.trials)}, completed={len(self.completed)}, "
+            f"direction={self.direction!r}{shown}, path={self.path!r})"
+        )
 
 
 def load_study(path: str | os.PathLike[str], name: str | None = None) -> Study:

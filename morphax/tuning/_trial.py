@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import math
 import warnings
 from collections.abc import Callable
@@ -18,17 +19,70 @@ class RewardWarning(UserWarning):
     """A report was rejected (NaN or infinite): the trial is marked failed."""
 
 
+DIRECTIONS = ("maximize", "minimize")
+
+
+def directions_of(direction: Any, count: int) -> tuple[str, ...]:
+    """`direction` ("maximize", "minimize", or one per objective) as a tuple of
+    `count` directions; ValueError naming the rule otherwise."""
+    given = (direction,) if isinstance(direction, str) else direction
+    if not isinstance(given, tuple | list) or not all(d in DIRECTIONS for d in given):
+        raise ValueError(
+            f"`direction` must be 'maximize' or 'minimize' (or a tuple of them, one per "
+            f"objective), but got {direction!r}"
+        )
+    if len(given) == 1:
+        return tuple(given) * count
+    if len(given) != count:
+        raise ValueError(
+            f"`direction` has {len(given)} entries {tuple(given)}, but the search has {count} "
+            "objective(s); give one direction, or one per objective"
+        )
+    return tuple(given)
+
+
 @dataclass
 class Objective:
     """How a report becomes the reward an algorithm sees.
 
     `names`: the metrics a multi-objective algorithm reads, in order; None
     for a single objective, read from `name` (a float report is stored under
-    `name`).
+    `name`). `directions`: "maximize" or "minimize" per objective (one for a
+    single objective); algorithms maximize, so they are fed :meth:`signed`.
     """
 
     name: str = "reward"
     names: tuple[str, ...] | None = None
+    directions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        count = 1 if self.names is None else len(self.names)
+        self.directions = directions_of(self.directions or "maximize", count)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The objectives' metric names (one for a single objective)."""
+        return (self.name,) if self.names is None else self.names
+
+    def signed(self, reward: Reward) -> Reward:
+        """`reward` as the algorithm sees it: minimized objectives negated."""
+        if reward is None:
+            return None
+        if isinstance(reward, tuple):
+            return tuple(
+                -v if d == "minimize" else v for v, d in zip(reward, self.directions, strict=True)
+            )
+        return -reward if self.directions[0] == "minimize" else reward
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Objective:
+        """An objective stored with a study; one stored without directions maximizes."""
+        names = value.get("names")
+        return cls(
+            value["name"],
+            None if names is None else tuple(names),
+            tuple(value.get("directions") or ()),
+        )
 
     def metrics_and_reward(self, value: Any, where: str) -> tuple[dict[str, float], Reward]:
         if isinstance(value, dict):
@@ -60,7 +114,11 @@ class Objective:
         return {self.name: v}, v
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "names": None if self.names is None else list(self.names)}
+        return {
+            "name": self.name,
+            "names": None if self.names is None else list(self.names),
+            "directions": list(self.directions),
+        }
 
 
 def _number(value: Any, what: str) -> float:
@@ -75,6 +133,38 @@ def _number(value: Any, what: str) -> float:
         raise ValueError(f"{what} is too large for a float: {value!r}") from None
     except (TypeError, ValueError):
         raise TypeError(f"{what} must be a number, but got {value!r}") from None
+
+
+def readable(text: str, index: int) -> Any:
+    """A candidate's literal (see `mx.symbolic` fingerprints) as a short value:
+    `'x'` -> 'x', `3` -> 3, `jax._src.nn.functions.relu` -> 'relu', a
+    sub-space -> 'dict(...)#4' (its type and index)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    head, paren, _ = text.partition("(")
+    short = head.rsplit(".", 1)[-1]
+    if not paren and short.isidentifier():
+        return short  # a function or class: its name
+    return f"{short}(...)#{index}" if short.isidentifier() else f"#{index}"
+
+
+def readable_values(spec: Any, dna: DNA) -> dict[str, Any]:
+    """`{decision id: readable value}` for the decisions `dna` sets in `spec`."""
+    out: dict[str, Any] = {}
+    for point, value in spec.decode(dna):
+        literals = getattr(point, "literals", ())
+        shown = (
+            readable(literals[value], value)
+            if literals and isinstance(value, int) and value < len(literals)
+            else value
+        )
+        if getattr(point, "is_manyof", False):
+            out.setdefault(point.manyof_id, []).append(shown)
+        else:
+            out[point.id] = shown
+    return out
 
 
 def finite(reward: Reward) -> bool:
@@ -116,6 +206,17 @@ class Trial:
     attempts: int = 1
     _sink: Any = field(default=None, repr=False)
     _row_id: Any = field(default=None, repr=False)
+    _spec: Any = field(default=None, repr=False)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """`{decision id: readable value}`: the chosen candidate (`'relu'`, `64`,
+        `'conv'`), not its index; floats and ints as they are; a manyof as a
+        list. Empty when the study's space is not known (a study file whose
+        space cannot be loaded in this process)."""
+        if self._spec is None:
+            return {}
+        return readable_values(self._spec, self.dna)
 
     @property
     def done(self) -> bool:

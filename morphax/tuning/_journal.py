@@ -1,0 +1,204 @@
+"""Opening a study and replaying its journal: the half of the search loop that
+turns stored rows back into an algorithm's state, and answers duplicates."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+from .._typing import Reward
+from ..algorithms import Algorithm
+from ..symbolic import DNA, DynamicSpace, Space, from_json, to_json
+from ._options import DUPLICATE_REASON, MAX_DUPLICATES_IN_A_ROW, duplicate_of
+from ._records import _program_json, _reward_of, record
+from ._storage import Storage, StudyRow, TrialRow
+from ._trial import Objective, Trial
+
+
+class _Journal:
+    """The study-facing methods of :class:`Search` (a mixin)."""
+
+    space: Space | DynamicSpace
+    spec: Any
+    algorithm: Algorithm
+    name: str
+    store: Storage
+    objective: Objective
+    early_stopping: Any
+    num_trials: int
+    max_attempts: int
+    duplicates: str
+    trials: list[Trial]
+    _row: StudyRow | None
+    _rerun: list[TrialRow]
+    _asked: int
+    _exhausted: bool
+    _evaluated: dict[DNA, TrialRow | Trial]
+    _dup_run: int
+
+    def _observe(self, number: int, step: int, metrics: dict[str, float]) -> None:
+        raise NotImplementedError
+
+    def _open_study(self) -> StudyRow:
+        space_json = _program_json(self.space.program) if isinstance(self.space, Space) else None
+        row = self.store.create_study(
+            self.name,
+            self.spec.fingerprint,
+            space_json,
+            self.algorithm.to_json_value(),
+            self.objective.to_json(),
+        )
+        # A space that could not be stored (`{"$unstored": ...}`) is compared by its spec
+        # alone, so registering the missing class afterwards still resumes the study.
+        unknown = [t for t in (row.space_json, space_json) if t is None or '"$unstored"' in t[:16]]
+        same_program = bool(unknown) or row.space_json == space_json
+        if row.spec_fingerprint != self.spec.fingerprint or not same_program:
+            raise ValueError(
+                f"study {self.name!r} in {self.store.path!r} was made for another space "
+                f"(spec {row.spec_fingerprint}: {_short(row.space_json)}); this search's space is "
+                f"spec {self.spec.fingerprint}: {_short(space_json)}; use another study name"
+            )
+        if row.algorithm != self.algorithm.to_json_value():
+            raise ValueError(
+                f"study {self.name!r} in {self.store.path!r} was run with {row.algorithm}, but this "
+                f"search uses {self.algorithm.to_json_value()}; resume with the same algorithm and "
+                "seed, or use another study name"
+            )
+        if Objective.from_json(row.objective) != self.objective:
+            raise ValueError(
+                f"study {self.name!r} optimizes {row.objective}, but this search asks for "
+                f"{self.objective.to_json()}"
+            )
+        return row
+
+    def _replay(self, rows: list[TrialRow]) -> None:
+        """Rebuilds the algorithm from the study's journal; queues pending trials."""
+        events: list[tuple[int, int, TrialRow]] = []
+        for r in rows:
+            if r.propose_seq is not None:
+                events.append((r.propose_seq, 0, r))
+            if r.feedback_seq is not None:
+                events.append((r.feedback_seq, 1, r))
+        events.sort(key=lambda e: (e[0], e[1]))
+        dnas = {r.id: from_json(r.dna_json) for r in rows if r.propose_seq is not None}
+        by_number = {r.number: r for r in rows}
+        journal = [
+            ("propose", dnas[r.id])
+            if kind == 0
+            else ("feedback", dnas[r.id], self.objective.signed(self._answer(r, by_number)))
+            for _, kind, r in events
+        ]
+        self.algorithm.setup(self.spec)
+        try:
+            self.algorithm.replay(journal)
+        except ValueError as e:
+            raise ValueError(
+                f"study {self.name!r} in {self.store.path!r} cannot be resumed exactly: {e}"
+            ) from None
+        self.trials = [record(r, self.objective) for r in rows if r.status not in _OPEN]
+        for t in self.trials:
+            t._spec = self.spec
+        self._evaluated = {}
+        for r in rows:
+            if r.status == "completed" and r.propose_seq is not None:
+                self._evaluated.setdefault(dnas[r.id], r)
+        reset = getattr(self.early_stopping, "reset", None)
+        if reset is not None:
+            reset()
+        for r in rows:  # the stored step reports, again, for an incremental policy
+            if r.status != "abandoned":
+                for step, metrics in r.steps:
+                    self._observe(r.number, step, metrics)
+        self._rerun = sorted(
+            (r for r in rows if r.status == "pending" and r.propose_seq is not None),
+            key=lambda r: r.propose_seq or 0,
+        )
+        self._asked = sum(
+            1 for r in rows if r.status != "abandoned" and duplicate_of(r.reason) is None
+        )
+
+    def _answer(self, row: TrialRow, by_number: dict[int, TrialRow]) -> Reward:
+        """The reward the algorithm was fed for `row` (a duplicate: its original's)."""
+        number = duplicate_of(row.reason) if row.status == "skipped" else None
+        if number is not None and number in by_number:
+            return _reward_of(by_number[number], self.objective)
+        return _reward_of(row, self.objective)
+
+    def _answered(self, dna: DNA) -> bool:
+        """With duplicates="reuse": a DNA the study completed before is answered
+        with that trial's result (a skipped row naming it) without running."""
+        seen = self._evaluated.get(dna) if self.duplicates == "reuse" else None
+        if seen is None:
+            return False
+        assert self._row is not None
+        number = seen.number if isinstance(seen, TrialRow) else seen.id
+        reward = seen.reward if isinstance(seen, Trial) else _reward_of(seen, self.objective)
+        program = self.space.materialize(dna)
+        row_id, dup_number, _ = self.store.add_trial(
+            self._row.id, to_json(dna), _program_json(program)
+        )
+        reason = DUPLICATE_REASON.format(number=number)
+        self.store.finish_trial(row_id, "skipped", None, reason)
+        self.algorithm.feedback(dna, self.objective.signed(reward))
+        now = time.time()
+        self.trials.append(
+            Trial(
+                dup_number,
+                dna,
+                program,
+                "skipped",
+                reason=reason,
+                created=now,
+                finished=now,
+                _spec=self.spec,
+            )
+        )
+        self._dup_run += 1
+        space_size = self.spec.space_size
+        distinct = len(self._evaluated)
+        if self._dup_run >= MAX_DUPLICATES_IN_A_ROW or distinct >= space_size:
+            self._exhausted = True
+            warnings.warn(
+                f"study {self.name!r}: the search ends with {self._asked} of {self.num_trials} "
+                f"trials, because the space looks exhausted: {distinct} distinct DNA of "
+                f"{space_size} are evaluated and the algorithm proposed {self._dup_run} "
+                "duplicate(s) in a row; pass duplicates='rerun' to evaluate duplicates again",
+                UserWarning,
+                stacklevel=4,
+            )
+        return True
+
+    def _give_up(self, row: TrialRow) -> None:
+        reason = (
+            f"its process died {row.attempts} times (max_attempts={self.max_attempts}) before it "
+            "reported; it is not run again"
+        )
+        self.store.finish_trial(row.id, "failed", None, reason)
+        self.algorithm.feedback(from_json(row.dna_json), None)
+        failed = record(
+            TrialRow(
+                row.id,
+                row.number,
+                row.dna_json,
+                row.program_json,
+                "failed",
+                None,
+                reason,
+                row.created,
+                time.time(),
+                list(row.steps),
+                row.attempts,
+            ),  # fmt: skip
+            self.objective,
+        )
+        self.trials.append(failed)
+
+
+_OPEN = ("pending", "abandoned")
+
+
+def _short(text: str | None) -> str:
+    if text is None:
+        return "<not serializable>"
+    return text if len(text) <= 160 else text[:157] + "..."
