@@ -1,5 +1,7 @@
 """Training children: jitted JAX steps and data loaders."""
 
+from ._checkpoint import load_module as load_module
+from ._checkpoint import load_variables as load_variables
 from ._data import Dataset as Dataset
 from ._data import from_arrays as from_arrays
 from ._data import load_digits as load_digits

@@ -180,13 +180,14 @@ def _items(x: Any) -> list[tuple[str, np.ndarray]]:
     return list(x.items()) if isinstance(x, dict) else [("", x)]
 
 
-def prefetch_to_device(batches: Iterable[T], *, size: int = 2) -> Iterator[T]:
+def prefetch_to_device(batches: Iterable[T], *, size: int = 2, sharding: Any = None) -> Iterator[T]:
     """Keeps up to `size` batches on their way to the device ahead of use.
 
     Each batch (any pytree of arrays) is handed to `jax.device_put` (which
     returns at once and copies in the background) `size` batches before it is
     yielded, so the host gathers and the device copies the next batches while
-    the current step runs.
+    the current step runs. With `sharding` (e.g. a `NamedSharding` over a
+    batch axis) each batch is placed that way instead of on the default device.
 
     Examples:
         >>> import numpy as np
@@ -202,11 +203,11 @@ def prefetch_to_device(batches: Iterable[T], *, size: int = 2) -> Iterator[T]:
     queue: collections.deque[T] = collections.deque()
     it = iter(batches)
     for batch in itertools.islice(it, size):
-        queue.append(jax.device_put(batch))
+        queue.append(jax.device_put(batch, sharding))
     while queue:
         current = queue.popleft()
         for batch in itertools.islice(it, 1):
-            queue.append(jax.device_put(batch))
+            queue.append(jax.device_put(batch, sharding))
         yield current
 
 

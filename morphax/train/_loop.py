@@ -9,6 +9,7 @@ batch shape) and cached by value, never by `id`.
 from __future__ import annotations
 
 import math
+import os
 import time
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,7 +21,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..symbolic import Call, DynamicChild, DynamicSpace, HyperValue, build, format_path, traverse
+from ._checkpoint import save_variables
 from ._data import Dataset, _take, prefetch_to_device
+from ._devices import (
+    BATCH,
+    NEEDS_AXIS,
+    REPLICATED,
+    Placement,
+    bind,
+    one_device,
+    placement,
+    remember_needs_axis,
+    unbound_axis,
+)
 from ._hparams import Optimizer, prepare
 from ._losses import Loss, Metric, Task, check_output, make_task
 from ._metrics import _final_metrics
@@ -34,6 +47,7 @@ from ._steps import (
     _compile,
     _Entry,
     _Key,
+    _Steps,
     init,
 )
 
@@ -44,11 +58,16 @@ class TrainingDiverged(FloatingPointError):
 
 @dataclass
 class FitResult:
-    """What :func:`fit` measured; `metrics` is what a search trial reports."""
+    """What :func:`fit` measured; `metrics` is what a search trial reports.
+
+    `checkpoint` is the absolute directory of the saved variables (with
+    `fit(..., checkpoint_dir=...)`; :func:`load_variables` reads it), else None.
+    """
 
     state: TrainState
     metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
+    checkpoint: str | None = None
     _eval: Any = field(default=None, repr=False)
     _batch_size: int = 0
     _data: Dataset | None = field(default=None, repr=False)
@@ -166,22 +185,31 @@ def _check_args(train: Dataset, valid: Dataset | None, epochs: int, batch_size: 
 
 
 def _abstract_state(
-    model: Any, opt: Optimizer, task: Task, x0: Any, key: jax.Array, data: Dataset
+    model: Any,
+    opt: Optimizer,
+    task: Task,
+    x0: Any,
+    key: jax.Array,
+    data: Dataset,
+    where: Placement | None = None,
 ) -> TrainState:
     """The shape-only initial state, traced and checked once per child structure."""
+    R, B = REPLICATED, BATCH
 
     def make() -> _Entry:
         def init_all(x: Any, k: jax.Array, hp: jax.Array) -> TrainState:
             return init(model, opt.make(hp), x, key=k)
 
-        abstract = jax.eval_shape(init_all, x0, key, opt.values)
+        def forward(v: Any, x: Any) -> Any:
+            return _apply(model, v, x, train=False, mutable=False)
+
+        abstract = jax.eval_shape(bind(where, init_all, (B, R, R), R), x0, key, opt.values)
         variables = {"params": abstract.params, **abstract.model_state}
-        out = jax.eval_shape(
-            lambda v, x: _apply(model, v, x, train=False, mutable=False), variables, x0
-        )
+        out = jax.eval_shape(bind(where, forward, (R, B), B), variables, x0)
         return _Entry((abstract, out), 0.0)
 
-    cache_key = (_Key(model), opt.key, task.key, len(_leaf(x0)), data.signature())
+    where_key = None if where is None else where.key
+    cache_key = (_Key(model), opt.key, task.key, len(_leaf(x0)), data.signature(), where_key)
     entry, _ = _cached(_SHAPE_CACHE, cache_key, make)
     abstract, out = entry.fn
     check_output(task, out, data, len(_leaf(x0)))  # labels too: not cached
@@ -202,13 +230,15 @@ def _train_epoch(
     seed: int,
     epoch: int,
     prefetch: int,
+    where: Placement | None = None,
 ) -> tuple[TrainState, dict[str, float], float]:
     """One pass over `data`: (state, train metrics, seconds per step)."""
     outs = []
     t0 = time.perf_counter()
     batches: Iterable[tuple[Any, Any]] = data.batches(batch_size, seed=seed)
     if prefetch:
-        batches = prefetch_to_device(batches, size=prefetch)
+        sharding = None if where is None else where.data
+        batches = prefetch_to_device(batches, size=prefetch, sharding=sharding)
     for x, y in batches:
         state, m = train_step(state, x, y, hp)
         outs.append(m)
@@ -250,6 +280,8 @@ def fit(
     on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None,
     prefetch: int | None = None,
     optimizer_values: bool = True,
+    devices: Sequence[jax.Device] | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
 ) -> FitResult:
     """Trains a child program and evaluates it.
 
@@ -286,6 +318,17 @@ def fit(
             (where the extra copy costs more than it hides).
         optimizer_values: False compiles a symbolic optimizer's floats in as
             constants (one compile per learning rate).
+        devices: data parallelism, e.g. `jax.devices()`: each batch is
+            sharded over these devices (a mesh axis named "batch"), the
+            parameters and optimizer state are replicated, and the gradients
+            averaged, so the run follows the one-device run. `batch_size`
+            must be a multiple of their number. A model that names the batch
+            axis (`nn.BatchNorm(axis_name="batch")`) finds it bound, here or
+            on one device (None: the default device).
+        checkpoint_dir: a directory to save the trained variables in (orbax;
+            Linen: the variables dict, NNX: the module's state), replacing a
+            checkpoint saved there before; `FitResult.checkpoint` says
+            where, :func:`load_variables` and :func:`load_module` restore.
 
     Returns:
         A FitResult whose `metrics` hold `loss` (held-out), `accuracy` and
@@ -299,7 +342,8 @@ def fit(
     Raises:
         TypeError: if the model is a search space (materialize a child first).
         ValueError: if the model's output does not fit the loss, labels are
-            out of range, or the arguments or data do not fit together.
+            out of range, the arguments or data do not fit together, or
+            `batch_size` is not a multiple of the number of `devices`.
         TrainingDiverged: if the loss becomes NaN or infinite.
 
     Examples:
@@ -319,14 +363,32 @@ def fit(
     init_key, shuffle_key = jax.random.split(_as_key(key))
     seed = int(jax.random.randint(shuffle_key, (), 0, 2**31 - 1))
     x0 = _take(train_data.x, slice(0, batch_size))
-    abstract = _abstract_state(model, opt, task, x0, init_key, train_data)
-    steps = _compile(model, opt, task, abstract, train_data, batch_size, compute_dtype)
+    where = placement(devices, batch_size)
+    if where is None and _Key(model) in NEEDS_AXIS:
+        where = one_device()
+
+    def prepare_steps(where: Placement | None) -> tuple[TrainState, _Steps]:
+        abstract = _abstract_state(model, opt, task, x0, init_key, train_data, where)
+        steps = _compile(model, opt, task, abstract, train_data, batch_size, compute_dtype, where)
+        return abstract, steps
+
+    try:
+        abstract, steps = prepare_steps(where)
+    except NameError as e:  # the model names the batch axis: bind it on one device
+        if where is not None or not unbound_axis(e):
+            raise
+        remember_needs_axis(_Key(model))
+        where = one_device()
+        abstract, steps = prepare_steps(where)
     var_key, train_key = jax.random.split(init_key)  # as init() does
     params, model_state = steps.init_variables(x0, var_key)
+    if where is not None:  # NNX variables come from the module, on one device
+        params, model_state = jax.device_put((params, model_state), where.replicated)
     hp = jnp.asarray(opt.values)
-    state = TrainState(
-        jnp.zeros((), jnp.int32), params, model_state, steps.init_opt(params, hp), train_key
-    )
+    opt_state = steps.init_opt(params, hp)
+    state = TrainState(jnp.zeros((), jnp.int32), params, model_state, opt_state, train_key)
+    if where is not None:
+        state = jax.device_put(state, where.replicated)
     valid = valid_data if valid_data is not None else train_data
     history: list[dict[str, float]] = []
     step_times: list[float] = []
@@ -340,6 +402,7 @@ def fit(
             seed=seed + epoch,
             epoch=epoch,
             prefetch=ahead,
+            where=where,
         )
         step_times.append(seconds)
         held = evaluate(state, steps.eval, valid, batch_size)
@@ -352,4 +415,26 @@ def fit(
         if on_epoch is not None and on_epoch(epoch, dict(history[-1])):
             break
     final = _final_metrics(state, history, steps, step_times)
-    return FitResult(state, final, history, steps.eval, batch_size, train_data)
+    saved = None if checkpoint_dir is None else _save(checkpoint_dir, model, state, final)
+    return FitResult(
+        state,
+        final,
+        history,
+        checkpoint=saved,
+        _eval=steps.eval,
+        _batch_size=batch_size,
+        _data=train_data,
+    )
+
+
+def _save(
+    path: str | os.PathLike[str], model: Any, state: TrainState, metrics: dict[str, float]
+) -> str:
+    """Saves the trained variables (Linen) or module state (NNX) under `path`."""
+    variables = {"params": state.params, **state.model_state}
+    if isinstance(model, NNXModel):
+        from flax import nnx
+
+        pure = nnx.state(model.merge(variables)).to_pure_dict()
+        return save_variables(path, pure, kind="nnx", metrics=metrics)
+    return save_variables(path, variables, kind="linen", metrics=metrics)

@@ -25,6 +25,7 @@ import optax
 from ..symbolic import eq as sym_eq
 from ..symbolic import value_hash as sym_hash
 from ._data import Dataset
+from ._devices import AXIS, BATCH, NEEDS_AXIS, REPLICATED, Placement, jit
 from ._losses import Loss, Task, _argmax_correct
 from ._metrics import _flops, _timed_compile
 from ._nnx import NNXModel
@@ -152,16 +153,26 @@ def _train_step(
     make_tx: Callable[[Any], optax.GradientTransformation],
     task: Task,
     compute_dtype: Any,
+    devices: int = 0,
 ) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
-    """`train_step(state, x, y, hp)`: `hp` holds the optimizer's float values."""
+    """`train_step(state, x, y, hp)`: `hp` holds the optimizer's float values.
+
+    With `devices` (> 0) the step runs per device on its shard of the batch
+    (under `shard_map`): gradients, metrics and floating model state are
+    averaged over the batch axis, and each device draws its own dropout.
+    """
     dtype = None if compute_dtype is None else jnp.dtype(compute_dtype)
     loss = task.loss
+    mean = _mean_over_devices if devices else lambda tree: tree
 
     def train_step(
         state: TrainState, x: Any, y: jax.Array, hp: jax.Array
     ) -> tuple[TrainState, dict[str, jax.Array]]:
         mutable = "batch_stats" in state.model_state or "nnx" in state.model_state
-        rngs = {"dropout": jax.random.fold_in(state.key, state.step)}
+        dropout = jax.random.fold_in(state.key, state.step)
+        if devices > 1:
+            dropout = jax.random.fold_in(dropout, jax.lax.axis_index(AXIS))
+        rngs = {"dropout": dropout}
 
         def loss_fn(params: Any) -> tuple[jax.Array, tuple[Any, jax.Array]]:
             p, xin = params, x
@@ -175,17 +186,28 @@ def _train_step(
         (value, (new_model_state, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params
         )
+        grads = mean(grads)
         updates, opt_state = make_tx(hp).update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         model_state = {**state.model_state, **new_model_state}
-        model_state = jax.tree.map(_like, model_state, dict(state.model_state))
+        model_state = mean(jax.tree.map(_like, model_state, dict(state.model_state)))
         metrics = {"loss": value.astype(jnp.float32)}
         if task.accuracy is not None:
             metrics["accuracy"] = task.accuracy(logits, y).mean()
+        metrics = mean(metrics)
         new = TrainState(state.step + 1, params, model_state, opt_state, state.key)
         return new, metrics
 
     return train_step
+
+
+def _mean_over_devices(tree: Any) -> Any:
+    """The mean over the batch axis of each floating leaf (the rest as is)."""
+
+    def mean(a: jax.Array) -> jax.Array:
+        return jax.lax.pmean(a, AXIS) if jnp.issubdtype(a.dtype, jnp.inexact) else a
+
+    return jax.tree.map(mean, tree)
 
 
 def _like(new: jax.Array, old: jax.Array) -> jax.Array:
@@ -211,8 +233,9 @@ def make_train_step(
     return lambda state, x, y: step(state, x, y, none)
 
 
-def _eval_step(model: Any, task: Task) -> EvalStep:
-    """`eval_step(params, model_state, x, y, weight) -> sums` of the task's metrics."""
+def _eval_step(model: Any, task: Task, *, devices: int = 0) -> EvalStep:
+    """`eval_step(params, model_state, x, y, weight) -> sums` of the task's metrics
+    (with `devices`, summed over the batch axis)."""
     loss = task.loss
     pairs = (("loss", loss), *task.metrics)
 
@@ -227,7 +250,7 @@ def _eval_step(model: Any, task: Task) -> EvalStep:
             sums[name] = (per_example.astype(jnp.float32) * weight).sum()
         if task.accuracy is not None:
             sums["correct"] = (task.accuracy(logits, y) * weight).sum()
-        return sums
+        return jax.lax.psum(sums, AXIS) if devices else sums
 
     return eval_step
 
@@ -266,6 +289,7 @@ def clear_cache() -> None:
     """Forgets every compiled step (for tests and long-running processes)."""
     for cache in (_INIT_CACHE, _TRAIN_CACHE, _EVAL_CACHE, _SHAPE_CACHE):
         cache.clear()
+    NEEDS_AXIS.clear()
 
 
 def _cached(
@@ -315,6 +339,7 @@ def _compile(
     data: Dataset,
     batch_size: int,
     compute_dtype: Any,
+    where: Placement | None = None,
 ) -> _Steps:
     """The compiled init, train and eval steps for this child (`state` may be
     abstract), from the cache or compiled now.
@@ -322,12 +347,15 @@ def _compile(
     Each is keyed by what it depends on: the variables' init and the eval
     step by the model, the optimizer's init by the optimizer, the train step
     by both. An optimizer whose floats are step values is keyed by its
-    template, so a new learning rate compiles nothing."""
+    template, so a new learning rate compiles nothing. Under a placement
+    (`where`) the steps run per device with the batch sharded."""
     x, y, w = _lower_specs(batch_size, data)
     hp = jax.ShapeDtypeStruct(opt.values.shape, jnp.float32)
     model_key = _Key(model)
     dtype = None if compute_dtype is None else str(jnp.dtype(compute_dtype))
-    shape_key = (batch_size, data.signature())
+    shape_key = (batch_size, data.signature(), None if where is None else where.key)
+    n = 0 if where is None else where.size
+    R, B = REPLICATED, BATCH
     var_sig = _signature((state.params, state.model_state))
 
     def init_variables(example_x: Any, key: jax.Array) -> tuple[Any, Any]:
@@ -337,17 +365,20 @@ def _compile(
         return opt.make(hp).init(params)
 
     def make_init() -> _Entry:
-        return _Entry(*_timed_compile(jax.jit(init_variables), x, state.key, once=True))
+        fn = jit(where, init_variables, (B, R), R)
+        return _Entry(*_timed_compile(fn, x, state.key, once=True))
 
     def make_init_opt() -> _Entry:
-        return _Entry(*_timed_compile(jax.jit(init_opt), state.params, hp, once=True))
+        fn = jit(where, init_opt, (R, R), R)
+        return _Entry(*_timed_compile(fn, state.params, hp, once=True))
 
     def make_train() -> _Entry:
-        step = _train_step(model, opt.make, task, compute_dtype)
-        return _Entry(*_timed_compile(jax.jit(step, donate_argnums=0), state, x, y, hp))
+        step = _train_step(model, opt.make, task, compute_dtype, n)
+        fn = jit(where, step, (R, B, B, R), (R, R), donate_argnums=0)
+        return _Entry(*_timed_compile(fn, state, x, y, hp))
 
     def make_eval() -> _Entry:
-        step = jax.jit(_eval_step(model, task))
+        step = jit(where, _eval_step(model, task, devices=n), (R, R, B, B, B), R)
         fn, seconds = _timed_compile(step, state.params, state.model_state, x, y, w)
         flops = _flops(fn)
         return _Entry(fn, seconds, None if flops is None else flops / batch_size)
@@ -358,7 +389,9 @@ def _compile(
         _cached(_INIT_CACHE, (model_key, *shape_key, var_sig), make_init)
         if not isinstance(model, NNXModel)
         else (make_init(), False),
-        _cached(_INIT_CACHE, ("opt", opt.key, _signature(state.params)), make_init_opt),
+        _cached(
+            _INIT_CACHE, ("opt", opt.key, shape_key[2], _signature(state.params)), make_init_opt
+        ),
         _cached(
             _TRAIN_CACHE,
             (model_key, opt.key, task.key, *shape_key, dtype, _signature(state)),
