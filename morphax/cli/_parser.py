@@ -94,6 +94,13 @@ def _add_search_parser(sub: Any) -> None:
     )
     add("--bf16", action="store_true", help="compute in bfloat16 (for GPUs)")
     add(
+        "--duplicates",
+        choices=("reuse", "rerun"),
+        default="reuse",
+        help="an architecture the study already trained: 'reuse' its result without training it "
+        "again (default; not counted in --trials), or 'rerun' it",
+    )
+    add(
         "--seed",
         type=int,
         default=0,

@@ -1,48 +1,38 @@
-"""A one-line progress bar for a search."""
+"""The progress bar of `morphax search`: tqdm, with the best result so far."""
 
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
 
 
 class Progress:
-    """A one-line progress bar with the best result so far and an ETA.
+    """A tqdm bar over a search's trials with the best result so far.
 
-    On a terminal the line is redrawn in place; otherwise one line per update.
+    On a terminal tqdm redraws the line in place; into a file or pipe it
+    writes its updates as they come (tqdm's own rules).
     """
 
-    def __init__(
-        self, total: int, *, done: int = 0, stream: TextIO | None = None, width: int = 24
-    ) -> None:
-        self.total, self.width, self.first = total, width, done
-        self.stream = stream if stream is not None else sys.stderr
-        self.start = time.perf_counter()
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+    def __init__(self, total: int, *, done: int = 0, stream: TextIO | None = None) -> None:
+        from tqdm.auto import tqdm
 
-    def line(self, done: int, best: float | None, note: str = "") -> str:
-        filled = int(self.width * min(done, self.total) / max(self.total, 1))
-        bar = "#" * filled + "." * (self.width - filled)
-        elapsed = time.perf_counter() - self.start
-        ran = done - self.first
-        eta = (
-            f" eta {elapsed / ran * (self.total - done):.0f}s"
-            if ran > 0 and done < self.total
-            else ""
+        self.total = total
+        self.bar = tqdm(
+            total=total,
+            initial=min(done, total),
+            file=stream if stream is not None else sys.stderr,
+            unit="trial",
+            dynamic_ncols=True,
+            mininterval=0,
         )
-        best_text = "-" if best is None else f"{best:.4f}"
-        return f"[{bar}] {done}/{self.total} best {best_text} {elapsed:.1f}s{eta} {note}".rstrip()
 
     def update(self, done: int, best: float | None, note: str = "") -> None:
-        text = self.line(done, best, note)
-        if self.tty:
-            self.stream.write("\r" + text[:119].ljust(119))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        self.bar.n = min(done, self.total)
+        postfix = {"best": "-" if best is None else f"{best:.4f}"}
+        if note:
+            postfix["last"] = note
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.refresh()
 
     def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-        self.stream.flush()
+        self.bar.close()

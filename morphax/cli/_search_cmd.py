@@ -29,6 +29,11 @@ def _best_so_far(trials: Sequence[Any]) -> float | None:
     return max(rewards) if rewards else None
 
 
+def _counted(trials: Sequence[Any]) -> int:
+    """Trials that count toward --trials: finished, and not answered as duplicates."""
+    return sum(1 for t in trials if t.done and not (t.reason or "").startswith("duplicate of"))
+
+
 def _run(search: Any, ctx: _Context, out: TextIO) -> int:
     """Iterates the search with a progress bar; 130 on Ctrl-C, else the summary's status."""
     args = ctx.args
@@ -38,12 +43,12 @@ def _run(search: Any, ctx: _Context, out: TextIO) -> int:
         for trial in search:
             current = trial
             if bar is None:  # the study's earlier trials are known once iteration starts
-                bar = Progress(args.trials, done=trial.id - 1)
+                bar = Progress(args.trials, done=_counted(search.trials))
             ctx.evaluate(trial)
             note = f"trial {trial.id} {trial.status}"
-            bar.update(trial.id, _best_so_far(search.trials), note)
+            bar.update(_counted(search.trials), _best_so_far(search.trials), note)
     except KeyboardInterrupt:
-        _interrupted(args, current, out)
+        _interrupted(args, current, _counted(search.trials), out)
         return 130
     finally:
         if bar is not None:
@@ -53,8 +58,7 @@ def _run(search: Any, ctx: _Context, out: TextIO) -> int:
     return _summary(args.store, search.name, out, plot=args.plot)
 
 
-def _interrupted(args: argparse.Namespace, trial: Any, out: TextIO) -> None:
-    done = 0 if trial is None else trial.id - (0 if trial.done else 1)
+def _interrupted(args: argparse.Namespace, trial: Any, done: int, out: TextIO) -> None:
     lost = (
         ""
         if trial is None or trial.done
@@ -176,6 +180,8 @@ def _make_search(space: Any, algorithm: Any, args: argparse.Namespace) -> Any:
         name=args.study,
         objective="valid_accuracy",
         early_stopping=policy,
+        duplicates=args.duplicates,
+        progress=False,  # the command's own bar
     )
 
 

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import math
+import os
 import statistics
 from typing import Any, TextIO
 
@@ -53,7 +54,7 @@ def _summary(store: str, name: str, out: TextIO, plot: str | None) -> int:
         f"{best.metrics['valid_accuracy'] - median:.4f}",
         file=out,
     )
-    path = study.plot(plot)
+    path = _write_plot(study, plot)
     print(f"study: {store} (study {name!r}); plot: {path}", file=out)
     return 0
 
@@ -109,7 +110,21 @@ def _reward_text(reward: Any) -> str:
     return f"{reward:.4f}"
 
 
+def _write_plot(study: Any, out: str | None) -> str:
+    """Writes the study's plot to `out` (default `<study file>.<name>.png`); its path.
+
+    Raises:
+        CLIError: if the folder of `out` does not exist.
+    """
+    path = out if out is not None else f"{os.path.splitext(study.path)[0]}.{study.name}.png"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CLIError(f"cannot write the plot to {path!r}: the folder {folder!r} does not exist")
+    study.plot(path)
+    return path
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     study = _open(args.store, args.name)
-    print(study.plot(args.out))
+    print(_write_plot(study, args.out))
     return 0
