@@ -67,7 +67,11 @@ def check_options(
 
 def interactive() -> bool:
     """Whether a person is likely watching: a notebook, a REPL or a terminal."""
-    if hasattr(sys, "ps1") or "ipykernel" in sys.modules:
+    if hasattr(sys, "ps1"):  # a REPL
+        return True
+    ipython = sys.modules.get("IPython")  # a notebook: a running IPython kernel
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    if shell is not None and getattr(shell, "kernel", None) is not None:
         return True
     stream = sys.stderr
     return bool(getattr(stream, "isatty", lambda: False)())

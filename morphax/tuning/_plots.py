@@ -9,6 +9,7 @@ path is given.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from typing import Any
@@ -18,12 +19,25 @@ import numpy as np
 from ._records import pareto
 
 
+def _figure(**kw: Any) -> Any:
+    """A Figure outside pyplot that Jupyter shows inline, pyplot imported or not."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(layout="constrained", **kw)
+
+    def png() -> bytes:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+    fig._repr_png_ = png  # IPython's display protocol (a pyplot-free inline view)
+    return fig
+
+
 def _axes(ax: Any, size: tuple[float, float] = (6.0, 4.0)) -> tuple[Any, Any]:
     if ax is not None:
         return ax.figure, ax
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, dpi=110, layout="constrained")
+    fig = _figure(figsize=size, dpi=110)
     return fig, fig.add_subplot()
 
 
@@ -89,8 +103,6 @@ def plot_decisions(study: Any, path: str | os.PathLike[str] | None = None) -> An
     """One panel per decision: the (first) objective of each completed trial
     against the value it chose (categories as ticks, a median line per
     category), so you see which choices matter."""
-    from matplotlib.figure import Figure
-
     done = [t for t in study.completed if t.reward is not None]
     per: dict[str, list[tuple[Any, float]]] = {}
     for t in done:
@@ -101,7 +113,7 @@ def plot_decisions(study: Any, path: str | os.PathLike[str] | None = None) -> An
     count = max(len(per), 1)
     cols = min(count, 3)
     rows = math.ceil(count / cols)
-    fig = Figure(figsize=(3.6 * cols, 2.8 * rows), dpi=100, layout="constrained")
+    fig = _figure(figsize=(3.6 * cols, 2.8 * rows), dpi=100)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     label = study.objective.labels[0]
     for ax, (key, pairs) in zip(axes, per.items(), strict=False):
