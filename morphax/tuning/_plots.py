@@ -30,7 +30,7 @@ def _figure(**kw: Any) -> Any:
         fig.savefig(buffer, format="png")
         return buffer.getvalue()
 
-    fig._repr_png_ = png  # IPython's display protocol (a pyplot-free inline view)
+    setattr(fig, "_repr_png_", png)  # noqa: B010 -- IPython's display protocol (a pyplot-free inline view)
     return fig
 
 
