@@ -25,6 +25,9 @@ first call next to a second, cached call), and the hand loop's compile time
 of the same architectures (init, train and eval steps) for reference.
 
 Goal: morphax's loop within 5% of the hand-written one (ratio >= 0.95).
+The same for NNX: `fit` on an NNX module (the same CNN, `NNXCNN`) next to
+the hand-written NNX loop of Flax's tutorials (`nnx.jit` steps taking the
+module and an `nnx.Optimizer`), same data order and optimizer.
 Last, a learning-rate search (`--lr-trials`, 20 trials of one epoch on one
 architecture): compile time per trial with each rate compiled in as a
 constant (before) and with the rate a value of the compiled step (after).
@@ -60,6 +63,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import nnx
 from flax.training import train_state
 
 import morphax as mx
@@ -211,29 +215,16 @@ def timed(fn: Callable[[], dict[str, float]]) -> tuple[float, dict[str, float]]:
     return time.perf_counter() - start, metrics
 
 
-def throughput(
-    model: nn.Module,
-    tx: optax.GradientTransformation,
-    train: Dataset,
-    valid: Dataset,
+def compare(
+    run_mx: Callable[[int], dict[str, float]],
+    run_hand: Callable[[int], dict[str, float]],
     *,
     epochs: int,
-    batch_size: int,
     repeats: int,
 ) -> dict[str, Any]:
-    """Steps per second of both loops, interleaved, compile excluded."""
-    hand = HandLoop(model, tx)
-    hand_compile_s = hand.compile(batch_size, train.input_shape)
-
-    def run_mx(e: int) -> dict[str, float]:
-        return fit(
-            model, tx, train, valid_data=valid, epochs=e, batch_size=batch_size, key=0
-        ).metrics
-
-    def run_hand(e: int) -> dict[str, float]:
-        return hand.fit(train, valid, epochs=e, batch_size=batch_size, seed=0)
-
-    first = run_mx(1)  # compiles morphax's steps (the hand loop compiled above)
+    """Steps per second of both loops (`run(epochs) -> metrics`), interleaved,
+    after a warm-up call of each (compile excluded)."""
+    first = run_mx(1)  # compiles morphax's steps
     run_hand(1)
     runs: dict[str, list[tuple[float, dict[str, float]]]] = {
         k: [] for k in ("mx", "hand", "mx_1", "hand_1")
@@ -265,20 +256,146 @@ def throughput(
         }
 
     mx_s, hand_s = summary("mx"), summary("hand")
-    ratio = mx_s["steps_per_s"] / hand_s["steps_per_s"]
-    train_ratio = mx_s["train_steps_per_s"] / hand_s["train_steps_per_s"]
     return {
-        "model": repr_model(model),
         "steps_per_run": int(runs["mx"][-1][1]["steps"]),
         "epochs_per_run": epochs,
         "morphax": mx_s,
         "hand_written": hand_s,
-        "ratio_morphax_over_hand": round(ratio, 3),
-        "train_only_ratio_morphax_over_hand": round(train_ratio, 3),
-        "compile_s": {
-            "morphax_fit": round(first["compile_s"], 3),
-            "hand_written": round(hand_compile_s, 3),
-        },
+        "ratio_morphax_over_hand": round(mx_s["steps_per_s"] / hand_s["steps_per_s"], 3),
+        "train_only_ratio_morphax_over_hand": round(
+            mx_s["train_steps_per_s"] / hand_s["train_steps_per_s"], 3
+        ),
+        "morphax_compile_s": round(first["compile_s"], 3),
+    }
+
+
+def throughput(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    train: Dataset,
+    valid: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    repeats: int,
+) -> dict[str, Any]:
+    """Steps per second of `fit` and of the hand-written Linen loop."""
+    hand = HandLoop(model, tx)
+    hand_compile_s = hand.compile(batch_size, train.input_shape)
+
+    def run_mx(e: int) -> dict[str, float]:
+        return fit(
+            model, tx, train, valid_data=valid, epochs=e, batch_size=batch_size, key=0
+        ).metrics
+
+    def run_hand(e: int) -> dict[str, float]:
+        return hand.fit(train, valid, epochs=e, batch_size=batch_size, seed=0)
+
+    result = compare(run_mx, run_hand, epochs=epochs, repeats=repeats)
+    compile_s = {"morphax_fit": result.pop("morphax_compile_s"), "hand_written": hand_compile_s}
+    return {"model": repr_model(model), **result, "compile_s": compile_s}
+
+
+class NNXCNN(nnx.Module):
+    """The default CNN (conv, relu, 2x2 max-pool per block, dense head) in NNX."""
+
+    def __init__(self, *, rngs: nnx.Rngs) -> None:
+        self.convs = nnx.List(
+            [nnx.Conv(1, 16, (3, 3), rngs=rngs), nnx.Conv(16, 32, (3, 3), rngs=rngs)]
+        )
+        self.hidden = nnx.Linear(2 * 2 * 32, 64, rngs=rngs)
+        self.out = nnx.Linear(64, 10, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for conv in self.convs:
+            x = nnx.max_pool(nnx.relu(conv(x)), (2, 2), strides=(2, 2))
+        return self.out(nnx.relu(self.hidden(x.reshape((x.shape[0], -1)))))
+
+
+@nnx.jit
+def nnx_train_step(model: NNXCNN, opt: nnx.Optimizer, x: jax.Array, y: jax.Array) -> jax.Array:
+    def loss_fn(model: NNXCNN) -> jax.Array:
+        return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    opt.update(model, grads)
+    return loss
+
+
+@nnx.jit
+def nnx_eval_step(model: NNXCNN, x: jax.Array, y: jax.Array, w: jax.Array) -> jax.Array:
+    return ((jnp.argmax(model(x), -1) == y) * w).sum()
+
+
+def nnx_hand_fit(
+    tx: optax.GradientTransformation,
+    train: Dataset,
+    valid: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+) -> dict[str, float]:
+    """The hand-written NNX loop of Flax's tutorials: `nnx.jit` steps, `nnx.Optimizer`."""
+    model = NNXCNN(rngs=nnx.Rngs(0))
+    opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    _, shuffle_seed = fit_keys(0)
+    n, step_times, loss = len(train), [], float("nan")
+    stop = n - n % batch_size
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        order = np.random.default_rng(shuffle_seed + epoch).permutation(n)
+        model.train()
+        losses = [
+            nnx_train_step(model, opt, train.x[idx], train.y[idx])
+            for idx in (order[i : i + batch_size] for i in range(0, stop, batch_size))
+        ]
+        loss = float(np.mean(jax.device_get(losses)))
+        step_times.append((time.perf_counter() - start) / len(losses))
+        model.eval()
+        correct = []
+        for i in range(0, len(valid), batch_size):
+            x, y = valid.x[i : i + batch_size], valid.y[i : i + batch_size]
+            w, pad = np.ones(batch_size, np.float32), batch_size - len(y)
+            if pad:
+                x, y = (
+                    np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)]),
+                    np.pad(y, (0, pad)),
+                )
+                w[-pad:] = 0.0
+            correct.append(nnx_eval_step(model, x, y, w))
+        accuracy = float(np.sum(jax.device_get(correct))) / len(valid)
+    return {
+        "accuracy": accuracy,
+        "train_loss": loss,
+        "step_time_ms": float(np.median(step_times[1:] or step_times) * 1e3),
+        "steps": float(epochs * (stop // batch_size)),
+    }
+
+
+def nnx_throughput(
+    tx: optax.GradientTransformation,
+    train: Dataset,
+    valid: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    repeats: int,
+) -> dict[str, Any]:
+    """Steps per second of `fit` on an NNX module and of the hand-written NNX
+    loop; each run builds the module from `nnx.Rngs(0)` (same weights)."""
+
+    def run_mx(e: int) -> dict[str, float]:
+        model = NNXCNN(rngs=nnx.Rngs(0))
+        return fit(
+            model, tx, train, valid_data=valid, epochs=e, batch_size=batch_size, key=0
+        ).metrics
+
+    def run_hand(e: int) -> dict[str, float]:
+        return nnx_hand_fit(tx, train, valid, epochs=e, batch_size=batch_size)
+
+    return {
+        "model": "NNXCNN (= the default CNN)",
+        **compare(run_mx, run_hand, epochs=epochs, repeats=repeats),
     }
 
 
@@ -450,6 +567,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_size=args.batch_size,
             repeats=args.repeats,
         )
+        nnx_result = nnx_throughput(
+            tx, train, valid, epochs=args.epochs, batch_size=args.batch_size, repeats=args.repeats
+        )
         compile_result = compile_per_architecture(
             tx, train, valid, archs=args.archs, batch_size=args.batch_size
         )
@@ -463,12 +583,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": info,
         "settings": vars(args),
         "throughput": main_result,
+        "nnx_throughput": nnx_result,
         "compile_per_new_architecture": compile_result,
         "learning_rate_search": lr_result,
         "goals": {
             "goal": f"morphax steps/s >= {GOAL_RATIO} x hand-written",
             "end_to_end_met": main_result["ratio_morphax_over_hand"] >= GOAL_RATIO,
             "train_only_met": main_result["train_only_ratio_morphax_over_hand"] >= GOAL_RATIO,
+            "nnx_end_to_end_met": nnx_result["ratio_morphax_over_hand"] >= GOAL_RATIO,
+            "nnx_train_only_met": nnx_result["train_only_ratio_morphax_over_hand"] >= GOAL_RATIO,
         },
         "load_average_1m_at_end": round(os.getloadavg()[0], 2)
         if hasattr(os, "getloadavg")
