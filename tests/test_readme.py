@@ -34,3 +34,14 @@ def test_readme_ask_tell_example_runs(tmp_path: Path, monkeypatch: pytest.Monkey
     exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
     study = mx.load_study(tmp_path / "study.db", "nas")
     assert len(study.trials) == 200 and len(study.completed) == 200
+
+
+def test_readme_training_example_runs() -> None:
+    from morphax.testing import log_compilations
+
+    text = README.read_text()
+    block = text[text.index("## Training children") :].split("```python", 1)[1].split("```", 1)[0]
+    with log_compilations() as log:
+        exec(compile(block, str(README), "exec"), {})  # noqa: S102
+    steps = [n for n in log.compiles if "train_step" in n]
+    assert steps and all(log.compiles[n] == 1 for n in steps), dict(log.compiles)
