@@ -45,3 +45,14 @@ def test_readme_training_example_runs() -> None:
         exec(compile(block, str(README), "exec"), {})  # noqa: S102
     steps = [n for n in log.compiles if "train_step" in n]
     assert steps and all(log.compiles[n] == 1 for n in steps), dict(log.compiles)
+
+
+def test_readme_everyday_example_runs() -> None:
+    import morphax as mx
+
+    text = README.read_text()
+    block = text[text.index("## Everyday use") :].split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {"mx": mx}
+    exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+    best = namespace["search"].best()  # type: ignore[attr-defined]
+    assert abs(best.program["x"] - 1) < 0.1
