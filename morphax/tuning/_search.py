@@ -24,7 +24,7 @@ from ._storage import MemoryStorage, Storage, StoreError, StudyRow, TrialRow
 from ._store import Store
 from ._store_owner import owner_token
 from ._study import Study
-from ._trial import Objective, Trial, directions_of
+from ._trial import Objective, Trial, checkpoint_dir, directions_of
 
 _DEFAULT_LEASE_S = 60.0
 
@@ -202,6 +202,7 @@ class Search(_Journal):
             number, dna, program, steps=steps, created=created, _sink=self, _spec=self.spec
         )
         trial.attempts, trial._row_id = attempts, row_id
+        trial.checkpoint_dir = checkpoint_dir(self.store.path, self.name, number)
         self.trials.append(trial)
         self._in_flight[row_id] = trial
         return trial

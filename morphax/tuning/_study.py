@@ -19,7 +19,7 @@ from ._plots import plot_decisions, plot_history, plot_pareto
 from ._records import _reward_of, best_trials, record
 from ._storage import Storage
 from ._store import Store, StoreError, TrialRow
-from ._trial import Objective, Trial
+from ._trial import Objective, Trial, checkpoint_dir
 
 _PENDING: Any = object()  # not decoded yet
 
@@ -153,6 +153,7 @@ class Study:
         self.trials: list[Trial] = [self._record(store, r) for r in store.trials(row.id)]
         for t in self.trials:
             t._spec = self.spec
+            t.checkpoint_dir = checkpoint_dir(store.path, name, t.id)
 
     @property
     def direction(self) -> str | tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -207,6 +208,21 @@ class Trial:
     _sink: Any = field(default=None, repr=False)
     _row_id: Any = field(default=None, repr=False)
     _spec: Any = field(default=None, repr=False)
+    checkpoint_dir: str | None = field(default=None, repr=False)
+
+    @property
+    def checkpoint(self) -> str | None:
+        """Where this trial's trained weights are, once saved, else None.
+
+        A trial of a stored study has a folder of its own beside the study
+        file, `checkpoint_dir` (`<study file>.ckpt/<study>/trial-<n>`): pass
+        it to `morphax.train.fit(..., checkpoint_dir=trial.checkpoint_dir)`,
+        and `load_study(path).best()[0].checkpoint` gives the weights back
+        (`morphax.train.load_variables(...)`, or `load_module` for NNX). The
+        folder moves with the study if both are copied.
+        """
+        d = self.checkpoint_dir
+        return d if d is not None and os.path.exists(os.path.join(d, "morphax.json")) else None
 
     @property
     def values(self) -> dict[str, Any]:
@@ -293,3 +309,12 @@ class Trial:
         if policy is None or not self.steps:
             return False
         return bool(sink.should_stop(self))
+
+
+def checkpoint_dir(store_path: str, study: str, number: int) -> str | None:
+    """The weights folder of trial `number` of a study stored at `store_path`
+    (None for a study in memory)."""
+    if store_path == ":memory:":
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study)
+    return os.path.join(os.path.abspath(store_path) + ".ckpt", safe, f"trial-{number}")
