@@ -33,7 +33,7 @@ def test_readme_ask_tell_example_runs(tmp_path: Path, monkeypatch: pytest.Monkey
     }
     exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
     study = mx.load_study(tmp_path / "study.db", "nas")
-    assert len(study.trials) == 200 and len(study.completed) == 200
+    assert len(study.completed) == 200  # and skipped rows for duplicates it reused
 
 
 def test_readme_training_example_runs() -> None:

@@ -44,7 +44,7 @@ class Search(_Journal):
         early_stopping: Any,
         objective: str | None,
         direction: str | tuple[str, ...] = "maximize",
-        duplicates: str = "rerun",
+        duplicates: str = "reuse",
         progress: bool | None = None,
         max_attempts: int = 3,
         lease_s: float = _DEFAULT_LEASE_S,
@@ -364,7 +364,7 @@ def search(
     early_stopping: Any = None,
     objective: str | None = None,
     direction: str | tuple[str, ...] = "maximize",
-    duplicates: str = "rerun",
+    duplicates: str = "reuse",
     progress: bool | None = None,
     max_attempts: int = 3,
     lease_s: float = _DEFAULT_LEASE_S,
@@ -401,12 +401,12 @@ def search(
             of a multi-objective algorithm (`("maximize", "minimize")`);
             stored with the study. Algorithms maximize: they are fed the
             negated value of a minimized objective.
-        duplicates: "reuse": a DNA that the study already completed is
+        duplicates: "reuse" (default): a DNA that the study already completed is
             answered with that trial's result without running your code (a
             skipped trial that names it, not counted in `num_trials`), and the
             algorithm proposes again; a search whose proposals are all
-            duplicates (an exhausted space) ends with a warning. "rerun"
-            (default): duplicates are evaluated again (noisy objectives).
+            duplicates (an exhausted space) ends with a warning. "rerun":
+            duplicates are evaluated again (noisy objectives).
         progress: a tqdm bar with the best result so far; None (default):
             on in a notebook, a REPL or a terminal, off otherwise.
         max_attempts: how many times a trial whose process died is run in all
