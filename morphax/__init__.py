@@ -14,6 +14,7 @@ Examples:
 """
 
 from . import algorithms as algorithms
+from . import backends as backends
 from . import spaces as spaces
 from . import tuning as tuning
 from .interop import from_pyglove as from_pyglove
@@ -73,6 +74,8 @@ from .symbolic import trace as trace
 from .symbolic import traverse as traverse
 from .tuning import Study as Study
 from .tuning import Trial as Trial
+from .tuning import delete_study as delete_study
+from .tuning import list_studies as list_studies
 from .tuning import load_study as load_study
 from .tuning import search as search
 

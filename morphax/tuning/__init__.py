@@ -4,6 +4,8 @@ from ._search import Search as Search
 from ._search import search as search
 from ._store import Store as Store
 from ._store import StoreError as StoreError
+from ._store_admin import delete_study as delete_study
+from ._store_admin import list_studies as list_studies
 from ._study import Study as Study
 from ._study import load_study as load_study
 from ._trial import RewardWarning as RewardWarning

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections import Counter
 from typing import Any
 
 from .._typing import Reward
@@ -36,9 +37,39 @@ class _Journal:
     _exhausted: bool
     _evaluated: dict[DNA, TrialRow | Trial]
     _dup_run: int
+    _queue: list[DNA]
+    _stored_enqueued: Counter[DNA]
+    _lock: Any
+
+    # -- early stopping: step reports, also the stored ones on a resume -------------
+
+    def _stop_key(self) -> str:
+        return self.objective.names[0] if self.objective.names else self.objective.name
 
     def _observe(self, number: int, step: int, metrics: dict[str, float]) -> None:
-        raise NotImplementedError
+        """Feeds a step report to an incremental early-stopping policy."""
+        observe = getattr(self.early_stopping, "observe", None)
+        value = metrics.get(self._stop_key())
+        if observe is not None and value is not None:
+            observe(number, step, self._stop_sign * value)
+
+    @property
+    def _stop_sign(self) -> float:
+        """Early stopping maximizes: the first objective, negated when minimized."""
+        return -1.0 if self.objective.directions[0] == "minimize" else 1.0
+
+    def should_stop(self, trial: Trial) -> bool:
+        stop = getattr(self.early_stopping, "stop", None)
+        if stop is not None:  # incremental: the cost does not grow with the study
+            return bool(stop(trial.id))
+        key, sign = self._stop_key(), self._stop_sign
+        own = [(s, sign * m[key]) for s, m in trial.steps if key in m]
+        others = [
+            [(s, sign * m[key]) for s, m in t.steps if key in m]
+            for t in self.trials
+            if t is not trial
+        ]
+        return bool(self.early_stopping.should_stop(own, others))
 
     def _open_study(self) -> StudyRow:
         space_json = _program_json(self.space.program) if isinstance(self.space, Space) else None
@@ -81,7 +112,9 @@ class _Journal:
             if r.feedback_seq is not None:
                 events.append((r.feedback_seq, 1, r))
         events.sort(key=lambda e: (e[0], e[1]))
-        dnas = {r.id: from_json(r.dna_json) for r in rows if r.propose_seq is not None}
+        # An enqueued trial (no propose_seq) has a feedback event and no propose event:
+        # the algorithm is fed a DNA it did not propose, as in the run that wrote it.
+        dnas = {r.id: from_json(r.dna_json) for r in rows}
         by_number = {r.number: r for r in rows}
         journal = [
             ("propose", dnas[r.id])
@@ -101,8 +134,9 @@ class _Journal:
             t._spec = self.spec
         self._evaluated = {}
         for r in rows:
-            if r.status == "completed" and r.propose_seq is not None:
+            if r.status == "completed":
                 self._evaluated.setdefault(dnas[r.id], r)
+        self._stored_enqueued = Counter(dnas[r.id] for r in rows if r.propose_seq is None)
         reset = getattr(self.early_stopping, "reset", None)
         if reset is not None:
             reset()
@@ -110,13 +144,70 @@ class _Journal:
             if r.status != "abandoned":
                 for step, metrics in r.steps:
                     self._observe(r.number, step, metrics)
-        self._rerun = sorted(
-            (r for r in rows if r.status == "pending" and r.propose_seq is not None),
-            key=lambda r: r.propose_seq or 0,
+        self._rerun = sorted(  # enqueued trials first, as they were asked first
+            (r for r in rows if r.status == "pending"),
+            key=lambda r: (r.propose_seq is not None, r.propose_seq or r.number),
         )
         self._asked = sum(
             1 for r in rows if r.status != "abandoned" and duplicate_of(r.reason) is None
         )
+
+    # -- warm starts ------------------------------------------------------------------
+
+    def enqueue(self, trial: Any) -> DNA:
+        """Queues a known DNA, or a child program of the space (encoded with
+        `space.encode`), to be evaluated before the algorithm's proposals.
+
+        The trial counts toward `num_trials`; the algorithm is fed its result
+        as a trial it did not propose (an evolution's population takes it in).
+        A resumed search makes the same `enqueue` calls again: the study's
+        journal keeps which trials were enqueued, so an enqueued DNA that the
+        study already holds is not evaluated again (a second `enqueue` of the
+        same DNA is a second trial).
+
+        Returns:
+            The DNA queued.
+
+        Raises:
+            ValueError: if the DNA does not fit the space, or the program is
+                not a child of it.
+
+        Examples:
+            >>> import morphax as mx
+            >>> space = {"x": mx.oneof([1, 2, 3]), "lr": mx.floatv(0.0, 1.0)}
+            >>> s = mx.search(space, mx.algorithms.Random(seed=0), num_trials=3)
+            >>> s.enqueue({"x": 2, "lr": 0.5})
+            DNA([1, 0.5])
+            >>> s.ask().program
+            {'x': 2, 'lr': 0.5}
+        """
+        if isinstance(trial, DNA):
+            try:
+                self.spec.validate(trial)
+            except ValueError as e:
+                raise ValueError(f"search.enqueue: the DNA does not fit the space: {e}") from None
+            dna = trial
+        else:
+            try:
+                dna = self.space.encode(trial)
+            except ValueError as e:
+                raise ValueError(
+                    f"search.enqueue takes a DNA or a child program of the search's space: {e}"
+                ) from None
+        with self._lock:
+            self._queue.append(dna)
+        return dna
+
+    def _next_enqueued(self) -> DNA | None:
+        """The next enqueued DNA this study does not hold yet (after a resume,
+        the study's enqueued trials answer the same enqueue calls)."""
+        while self._queue:
+            dna = self._queue.pop(0)
+            if self._stored_enqueued[dna] > 0:
+                self._stored_enqueued[dna] -= 1
+                continue
+            return dna
+        return None
 
     def _answer(self, row: TrialRow, by_number: dict[int, TrialRow]) -> Reward:
         """The reward the algorithm was fed for `row` (a duplicate: its original's)."""

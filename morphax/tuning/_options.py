@@ -65,6 +65,20 @@ def check_options(
         raise TypeError(f"`progress` must be True, False or None (automatic), but got {progress!r}")
 
 
+def check_catch(catch: Any) -> tuple[type[BaseException], ...]:
+    """`catch` as a tuple of exception types; TypeError naming a bad one."""
+    if isinstance(catch, type):
+        catch = (catch,)
+    if not isinstance(catch, tuple | list) or not all(
+        isinstance(c, type) and issubclass(c, Exception) for c in catch
+    ):
+        raise TypeError(
+            "`catch` must be a tuple of exception types (subclasses of Exception), like "
+            f"catch=(ValueError,), but got {catch!r}"
+        )
+    return tuple(catch)
+
+
 def interactive() -> bool:
     """Whether a person is likely watching: a notebook, a REPL or a terminal."""
     if hasattr(sys, "ps1"):  # a REPL

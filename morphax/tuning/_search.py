@@ -6,15 +6,18 @@ import contextlib
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 from ..algorithms import Algorithm
+from ..backends import Backend, Evaluate, Local
 from ..symbolic import DNA, DynamicSpace, Space, from_json, space, to_json
 from ._heartbeat import _Heartbeat
 from ._journal import _Journal
 from ._options import (
     ProgressBar,
+    check_catch,
     check_options,
     duplicate_of,
     interactive,
@@ -49,6 +52,7 @@ class Search(_Journal):
         max_attempts: int = 3,
         lease_s: float = _DEFAULT_LEASE_S,
         takeover: bool = False,
+        catch: tuple[type[BaseException], ...] = (),
     ) -> None:
         if not isinstance(algorithm, Algorithm):
             raise TypeError(f"mx.search needs an mx.algorithms.Algorithm, but got {algorithm!r}")
@@ -63,6 +67,7 @@ class Search(_Journal):
             duplicates=duplicates,
             progress=progress,
         )
+        self.catch = check_catch(catch)
         self.space: Space | DynamicSpace = space(program)
         self.spec = self.space.spec
         self.algorithm = algorithm
@@ -95,6 +100,8 @@ class Search(_Journal):
         self.trials: list[Trial] = []
         self._in_flight: dict[int, Trial] = {}
         self._rerun: list[TrialRow] = []
+        self._queue: list[DNA] = []  # enqueued, not asked yet
+        self._stored_enqueued: Counter[DNA] = Counter()  # the study's enqueued trials
         self._asked = 0
         self._exhausted = False
         self._state = "new"  # "new" -> "open" -> "closed"
@@ -166,6 +173,8 @@ class Search(_Journal):
                     f"{type(self.algorithm).__name__} takes at most {limit} trials in flight, and "
                     f"{len(self._in_flight)} are: tell one first"
                 )
+            if (dna := self._next_enqueued()) is not None:  # warm starts: no propose event
+                return self._add(dna, proposed=False)
             while True:
                 try:
                     dna = self.algorithm.propose()
@@ -178,13 +187,16 @@ class Search(_Journal):
                 if self._exhausted:
                     return None
             self._dup_run = 0
-            program = self.space.materialize(dna)
-            assert self._row is not None
-            row_id, number, _ = self.store.add_trial(
-                self._row.id, to_json(dna), _program_json(program)
-            )
-            self._asked += 1
-            return self._hand_out(row_id, number, dna, [], time.time(), 1, program)
+            return self._add(dna)
+
+    def _add(self, dna: DNA, *, proposed: bool = True) -> Trial:
+        program = self.space.materialize(dna)
+        assert self._row is not None
+        row_id, number, _ = self.store.add_trial(
+            self._row.id, to_json(dna), _program_json(program), proposed=proposed
+        )
+        self._asked += 1
+        return self._hand_out(row_id, number, dna, [], time.time(), 1, program)
 
     def _hand_out(
         self,
@@ -227,21 +239,6 @@ class Search(_Journal):
             self.store.add_report(trial._row_id, step, metrics)
             self._observe(trial.id, step, metrics)
 
-    def _stop_key(self) -> str:
-        return self.objective.names[0] if self.objective.names else self.objective.name
-
-    def _observe(self, number: int, step: int, metrics: dict[str, float]) -> None:
-        """Feeds a step report to an incremental early-stopping policy."""
-        observe = getattr(self.early_stopping, "observe", None)
-        value = metrics.get(self._stop_key())
-        if observe is not None and value is not None:
-            observe(number, step, self._stop_sign * value)
-
-    @property
-    def _stop_sign(self) -> float:
-        """Early stopping maximizes: the first objective, negated when minimized."""
-        return -1.0 if self.objective.directions[0] == "minimize" else 1.0
-
     def on_finish(self, trial: Trial) -> None:
         with self._lock:
             trial.finished = time.time()
@@ -255,19 +252,6 @@ class Search(_Journal):
                 self._evaluated.setdefault(trial.dna, trial)
             if self._bar is not None:
                 self._bar.update(self._finished(), self._best_text(), f"#{trial.id} {trial.status}")
-
-    def should_stop(self, trial: Trial) -> bool:
-        stop = getattr(self.early_stopping, "stop", None)
-        if stop is not None:  # incremental: the cost does not grow with the study
-            return bool(stop(trial.id))
-        key, sign = self._stop_key(), self._stop_sign
-        own = [(s, sign * m[key]) for s, m in trial.steps if key in m]
-        others = [
-            [(s, sign * m[key]) for s, m in t.steps if key in m]
-            for t in self.trials
-            if t is not trial
-        ]
-        return bool(self.early_stopping.should_stop(own, others))
 
     # -- the serial loop and closing ------------------------------------------------------
 
@@ -286,6 +270,56 @@ class Search(_Journal):
                         "call trial.report(value), trial.skip(reason) or trial.fail(reason) before "
                         "the loop moves on (it stays pending and runs again on resume)"
                     )
+        finally:
+            self.close()
+
+    def run(
+        self,
+        evaluate: Evaluate,
+        *,
+        backend: Backend | None = None,
+        catch: tuple[type[BaseException], ...] | None = None,
+    ) -> None:
+        """Runs the whole search: `evaluate(trial)` for each trial, then closes it.
+
+        `evaluate` reports through `trial.report(...)` (step reports,
+        `trial.should_stop()`) or returns the result (a float or a dict of
+        metrics), which is reported for it. An exception that `catch` names
+        marks the trial failed with its traceback and the search goes on; any
+        other ends the search, re-raised, with the trial left pending (running
+        the search again resumes the study and runs it again).
+
+        Args:
+            evaluate: a function of a trial (one a worker can run, for remote backends).
+            backend: where trials run; `mx.backends.Local()` (default): here, one at a time.
+            catch: exception types that fail a trial instead of ending the
+                search; None (default): the `catch` given to `mx.search`.
+        """
+        for _ in self.map(evaluate, backend=backend, catch=catch):
+            pass
+
+    def map(
+        self,
+        evaluate: Evaluate,
+        *,
+        backend: Backend | None = None,
+        catch: tuple[type[BaseException], ...] | None = None,
+    ) -> Iterator[Trial]:
+        """Like :meth:`run`, and yields each trial once it is finished (in
+        finishing order); stopping the iteration early closes the search."""
+        catch = self.catch if catch is None else check_catch(catch)
+        backend = Local() if backend is None else backend
+        if not callable(getattr(backend, "map", None)):
+            raise TypeError(f"`backend` must be an mx.backends backend, but got {backend!r}")
+        if not callable(evaluate):
+            raise TypeError(f"`evaluate` must be a function of a trial, but got {evaluate!r}")
+        return self._mapped(backend, evaluate, catch)
+
+    def _mapped(
+        self, backend: Backend, evaluate: Evaluate, catch: tuple[type[BaseException], ...]
+    ) -> Iterator[Trial]:
+        try:
+            yield from backend.map(self, evaluate, catch=catch)
         finally:
             self.close()
 
@@ -369,6 +403,7 @@ def search(
     max_attempts: int = 3,
     lease_s: float = _DEFAULT_LEASE_S,
     takeover: bool = False,
+    catch: tuple[type[BaseException], ...] = (),
 ) -> Search:
     """Searches a space with an algorithm: `ask()` and `tell()`, or iterate.
 
@@ -416,6 +451,11 @@ def search(
             the lease has not been renewed for this many seconds.
         takeover: take the study's lease at once, even from a live search (an
             operator's decision, e.g. after moving a study to another host).
+        catch: exception types raised by `evaluate` that `search.run(...)` /
+            `search.map(...)` turn into a failed trial (its reason the
+            traceback) instead of ending the search (the default for their
+            own `catch`). A `for trial in search:` body is your own code: catch
+            there yourself and call `trial.fail(...)`.
 
     Raises:
         ValueError: if the study exists for another space or algorithm, or
@@ -453,6 +493,7 @@ def search(
         max_attempts=max_attempts,
         lease_s=lease_s,
         takeover=takeover,
+        catch=catch,
     )
 
 

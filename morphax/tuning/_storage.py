@@ -106,9 +106,21 @@ class Storage(Protocol):
         ...
 
     def add_trial(
-        self, study_id: int, dna_json: str, program_json: str | None
-    ) -> tuple[int, int, int]:
-        """A new pending trial and its propose event: (row id, number, propose_seq)."""
+        self, study_id: int, dna_json: str, program_json: str | None, *, proposed: bool = True
+    ) -> tuple[int, int, int | None]:
+        """A new pending trial and its propose event: (row id, number, propose_seq).
+
+        `proposed=False`: a trial the algorithm did not propose (enqueued by
+        the user): no propose event, its propose_seq is None."""
+        ...
+
+    def delete_study(self, name: str) -> None:
+        """Deletes study `name` with its trials and reports.
+
+        Raises:
+            StoreError: if there is no such study, or a live search holds its
+                lease (naming the holder).
+        """
         ...
 
     def retry_trial(self, trial_id: int) -> int:
@@ -165,7 +177,7 @@ class MemoryStorage:
         row = self._studies.get(name)
         if row is None:
             row = StudyRow(
-                len(self._studies) + 1,
+                max((r.id for r in self._studies.values()), default=0) + 1,
                 name,
                 fingerprint,
                 space_json,
@@ -210,11 +222,11 @@ class MemoryStorage:
         return self._trials[study_id], index
 
     def add_trial(
-        self, study_id: int, dna_json: str, program_json: str | None
-    ) -> tuple[int, int, int]:
+        self, study_id: int, dna_json: str, program_json: str | None, *, proposed: bool = True
+    ) -> tuple[int, int, int | None]:
         rows = self._trials[study_id]
         number = len(rows) + 1
-        seq = self._next_seq(study_id)
+        seq = self._next_seq(study_id) if proposed else None
         trial_id = (study_id << 32) + len(rows)
         rows.append(
             TrialRow(
@@ -275,6 +287,20 @@ class MemoryStorage:
 
     def trials(self, study_id: int) -> list[TrialRow]:
         return list(self._trials.get(study_id, []))
+
+    def delete_study(self, name: str) -> None:
+        row = self._studies.get(name)
+        if row is None:
+            raise StoreError(f"no study {name!r} in memory; studies: {self.study_names()}")
+        held = self._leases.get(row.id)
+        if held is not None and held[1] > time.time():
+            raise StoreError(
+                f"study {name!r} in memory is being searched by {held[0]}: close that search "
+                "first (a live search's study is not deleted)"
+            )
+        del self._studies[name]
+        self._trials.pop(row.id, None)
+        self._leases.pop(row.id, None)
 
     def close(self) -> None:
         pass

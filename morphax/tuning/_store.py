@@ -202,6 +202,36 @@ class Store:
                 (owner, time.time() + ttl, study_id),
             )
 
+    def delete_study(self, name: str) -> None:
+        """Deletes study `name` with its trials and reports (one transaction).
+
+        Raises:
+            StoreError: if there is no such study, or a live search holds its
+                lease (naming the holder and when the lease expires).
+        """
+        with self._write():
+            row = self.conn.execute(
+                "SELECT id, lease_owner, lease_expires FROM studies WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(
+                    f"no study {name!r} in {self.path!r}; its studies: {self.study_names()}"
+                )
+            study_id, held, expires = row
+            now = time.time()
+            live = isinstance(expires, (int, float)) and expires > now
+            if held is not None and live and not (isinstance(held, str) and provably_dead(held)):
+                raise StoreError(
+                    f"study {name!r} in {self.path!r} is being searched by {held}, whose lease "
+                    f"runs until {_when(expires)} ({expires - now:.1f} s from now): a live "
+                    "search's study is not deleted; stop that search first, or wait for its "
+                    "lease to expire if it died"
+                )
+            trials = "SELECT id FROM trials WHERE study_id = ?"
+            self.conn.execute(f"DELETE FROM reports WHERE trial_id IN ({trials})", (study_id,))
+            self.conn.execute("DELETE FROM trials WHERE study_id = ?", (study_id,))
+            self.conn.execute("DELETE FROM studies WHERE id = ?", (study_id,))
+
     def release_lease(self, study_id: int, owner: str) -> None:
         """Gives the lease up, if `owner` still holds it (else does nothing)."""
         with self._write():
@@ -232,14 +262,15 @@ class Store:
         return int(row[0])
 
     def add_trial(
-        self, study_id: int, dna_json: str, program_json: str | None
-    ) -> tuple[int, int, int]:
-        """A new pending trial and its propose event: (row id, number, propose_seq)."""
+        self, study_id: int, dna_json: str, program_json: str | None, *, proposed: bool = True
+    ) -> tuple[int, int, int | None]:
+        """A new pending trial and its propose event: (row id, number, propose_seq);
+        `proposed=False` (an enqueued trial): no propose event, propose_seq None."""
         with self._write():
             (number,) = self.conn.execute(
                 "SELECT COALESCE(MAX(number), 0) + 1 FROM trials WHERE study_id = ?", (study_id,)
             ).fetchone()
-            seq = self._next_seq(study_id)
+            seq = self._next_seq(study_id) if proposed else None
             cur = self.conn.execute(
                 "INSERT INTO trials (study_id, number, dna_json, program_json, status, created, "
                 "attempts, propose_seq) VALUES (?, ?, ?, ?, 'pending', ?, 1, ?)",
