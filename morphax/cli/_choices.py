@@ -11,7 +11,10 @@ ALGORITHMS: dict[str, str] = {
     "evolution": "RegularizedEvolution",
     "reinforce": "Reinforce",
     "ppo": "PPO",
+    "nsga2": "NSGA2",
 }
+#: What `--algorithm nsga2` optimizes: validation accuracy up, parameter count down.
+NSGA2_OBJECTIVES = ("valid_accuracy", "params")
 SPACES = ("cnn", "mlp", "nasbench201")
 DATA_FORMS = (
     "'digits' (embedded), a folder or tarball of [<split>/]<class>/<image> files, a folder "
@@ -45,6 +48,9 @@ def make_algorithm(name: str, seed: int, population: int | None = None) -> Any:
     cls = getattr(mx.algorithms, ALGORITHMS[name])
     if name == "grid":
         return cls()
+    if name == "nsga2":
+        size = {} if population is None else {"population_size": population}
+        return cls(objectives=NSGA2_OBJECTIVES, seed=seed, **size)
     if name == "evolution" and population is not None:
         return cls(population_size=population, seed=seed)
     return cls(seed=seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from ._choices import ALGORITHMS, DATA_FORMS, SPACES
@@ -17,6 +18,26 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, but got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, but got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, but got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, but got {text!r}")
     return value
 
 
@@ -39,11 +60,18 @@ def _add_search_parser(sub: Any) -> None:
         description="Run, or resume, a search; Ctrl-C leaves a resumable study.",
     )
     add = s.add_argument
-    add("--space", default="cnn", help=f"search space: {', '.join(SPACES)} (default cnn)")
+    add(
+        "--space",
+        default="cnn",
+        help=f"search space: {', '.join(SPACES)} (default cnn), or your own: MODULE:FUNCTION or "
+        "FILE.py:FUNCTION, a function (given num_classes= if it takes it) returning a program "
+        "with hyper-values whose children are Flax modules",
+    )
     add(
         "--algorithm",
         default="evolution",
-        help=f"algorithm: {', '.join(ALGORITHMS)} (default evolution)",
+        help=f"algorithm: {', '.join(ALGORITHMS)} (default evolution); nsga2 searches for the "
+        "Pareto front of validation accuracy (maximized) and parameter count (minimized)",
     )
     add(
         "--trials",
@@ -65,9 +93,10 @@ def _add_search_parser(sub: Any) -> None:
     )
     add("--store", default="morphax-study.db", help="study file (SQLite; default morphax-study.db)")
     add("--name", default=None, help="study name (default SPACE-ALGORITHM-SEED)")
-    add("--epochs", type=_positive_int, default=4, help="training epochs per child (default 4)")
-    add("--batch-size", type=_positive_int, default=64, help="batch size (default 64)")
-    add("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    # The training flags' defaults are filled in by the search (None: not given).
+    add("--epochs", type=_positive_int, default=None, help="training epochs per child (default 4)")
+    add("--batch-size", type=_positive_int, default=None, help="batch size (default 64)")
+    add("--lr", type=_positive_float, default=None, help="Adam learning rate (default 3e-3)")
     add(
         "--max-depth",
         type=_positive_int,
@@ -90,7 +119,8 @@ def _add_search_parser(sub: Any) -> None:
         "--population",
         type=_positive_int,
         default=None,
-        help="evolution's population size (default 20; the tournament is half of it)",
+        help="the population size of evolution (default 20; the tournament is half of it) "
+        "or nsga2 (default 20)",
     )
     add("--bf16", action="store_true", help="compute in bfloat16 (for GPUs)")
     add(
@@ -102,7 +132,7 @@ def _add_search_parser(sub: Any) -> None:
     )
     add(
         "--seed",
-        type=int,
+        type=_seed,
         default=0,
         help="seed of the algorithm, the splits and training (default 0)",
     )
@@ -110,10 +140,17 @@ def _add_search_parser(sub: Any) -> None:
     s.set_defaults(fn=cmd_search)
 
 
+def _version() -> str:
+    import morphax
+
+    return str(morphax.__version__)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="morphax", description="Symbolic AutoML for JAX: search, show and plot studies."
     )
+    parser.add_argument("--version", action="version", version=f"morphax {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_search_parser(sub)
     for cmd, fn, help_ in (

@@ -14,6 +14,11 @@ from ._choices import SPACES, CLIError, make_algorithm
 from ._data import load_data
 from ._progress import Progress
 from ._show import _summary
+from ._user_space import is_user_space, load_user_space
+
+#: Defaults of the training flags (None in the parser, so that a flag given for
+#: NAS-Bench-201, which trains nothing, is seen and refused).
+TRAINING_DEFAULTS = {"epochs": 4, "batch_size": 64, "lr": 3e-3}
 
 
 @dataclasses.dataclass
@@ -25,7 +30,11 @@ class _Context:
 
 
 def _best_so_far(trials: Sequence[Any]) -> float | None:
-    rewards = [t.reward for t in trials if t.status == "completed" and isinstance(t.reward, float)]
+    rewards = [
+        t.reward[0] if isinstance(t.reward, tuple) else t.reward  # NSGA-II: the accuracy
+        for t in trials
+        if t.status == "completed" and t.reward is not None
+    ]
     return max(rewards) if rewards else None
 
 
@@ -82,12 +91,13 @@ def _fit_trial(trial: Any, data: tuple[Any, Any, Any], optimizer: Any, args: Any
     train, valid, test = data
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
-        trial.report({"valid_accuracy": metrics["accuracy"]}, step=epoch)
+        if args.algorithm != "nsga2":  # its step reports would need a parameter count too
+            trial.report({"valid_accuracy": metrics["accuracy"]}, step=epoch)
         return trial.done or trial.should_stop()
 
     try:
         result = mt.fit(
-            trial.program,
+            trial.program["model"],
             optimizer,
             train,
             valid_data=valid,
@@ -116,16 +126,11 @@ def _search_models(args: argparse.Namespace, algorithm: Any, out: TextIO) -> int
 
     import morphax as mx
 
-    from ..spaces.cnn import cnn_space, mlp_space
-
     data = load_data(args.data, seed=args.seed, limit_per_class=args.limit_per_class)
     train, valid, test = data
     if args.batch_size > len(train):
         raise CLIError(f"--batch-size {args.batch_size} exceeds the {len(train)} training examples")
-    opts: dict[str, Any] = {"num_classes": train.num_classes, "max_depth": args.max_depth}
-    if args.widths:
-        opts["widths"] = args.widths
-    space = mx.space(cnn_space(**opts) if args.space == "cnn" else mlp_space(**opts))
+    space = mx.space({"model": _model_space(args, train.num_classes), "train": _training(args)})
     optimizer = mx.symbolic(optax.adam)(learning_rate=args.lr)
     print(
         f"morphax search: space={args.space} ({space.spec.space_size} architectures), "
@@ -155,12 +160,14 @@ def _search_nasbench201(args: argparse.Namespace, algorithm: Any, out: TextIO) -
     )
 
     def evaluate(trial: Any) -> float:
-        acc = bench.valid_accuracy(trial.program, args.dataset)
-        test = bench.test_accuracy(trial.program, args.dataset)
+        acc = bench.valid_accuracy(trial.program["model"], args.dataset)
+        test = bench.test_accuracy(trial.program["model"], args.dataset)
         trial.report({"valid_accuracy": acc, "test_accuracy": test})
         return acc
 
-    search = _make_search(nb.cell_space(), algorithm, args)
+    # The dataset is stored with the space: resuming on another one is refused.
+    space = {"model": nb.cell_space(), "train": {"dataset": args.dataset}}
+    search = _make_search(space, algorithm, args)
     return _run(search, _Context(args, evaluate), out)
 
 
@@ -179,17 +186,73 @@ def _make_search(space: Any, algorithm: Any, args: argparse.Namespace) -> Any:
         store=args.store,
         name=args.study,
         objective="valid_accuracy",
+        direction=("maximize", "minimize") if args.algorithm == "nsga2" else "maximize",
         early_stopping=policy,
         duplicates=args.duplicates,
         progress=False,  # the command's own bar
     )
 
 
+def _model_space(args: argparse.Namespace, num_classes: int) -> Any:
+    """The program of the models searched: a built-in space or the user's."""
+    if is_user_space(args.space):
+        return load_user_space(args.space, num_classes=num_classes)
+    from ..spaces.cnn import cnn_space, mlp_space
+
+    opts: dict[str, Any] = {"num_classes": num_classes, "max_depth": args.max_depth}
+    if args.widths:
+        opts["widths"] = args.widths
+    return cnn_space(**opts) if args.space == "cnn" else mlp_space(**opts)
+
+
+def _training(args: argparse.Namespace) -> dict[str, Any]:
+    """The training configuration, stored with the study's space as fixed values,
+    so that resuming with another one is refused, naming what changed."""
+    return {
+        "data": args.data,
+        "limit_per_class": args.limit_per_class,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "bf16": bool(args.bf16),
+    }
+
+
+def _check_training_flags(args: argparse.Namespace) -> None:
+    """Refuses training flags for NAS-Bench-201 (it trains nothing); fills the defaults."""
+    given = [k for k in TRAINING_DEFAULTS if getattr(args, k) is not None]
+    if args.space == "nasbench201" and given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise CLIError(
+            f"{flags} cannot apply to --space nasbench201: it trains nothing, its accuracies "
+            "are NAS-Bench-201's recorded ones (12-epoch validation, 200-epoch test); drop "
+            f"{flags}"
+        )
+    for k, v in TRAINING_DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    if args.algorithm == "nsga2" and args.early_stopping != "none":
+        raise CLIError(
+            "--early-stopping compares per-epoch validation accuracy, a single objective; "
+            "--algorithm nsga2 searches two (accuracy and parameter count): drop one of them"
+        )
+    if args.algorithm == "nsga2" and args.space == "nasbench201":
+        raise CLIError(
+            "--algorithm nsga2 searches accuracy and parameter count, but NAS-Bench-201's "
+            "table holds no parameter counts; use --space cnn, mlp or MODULE:FUNCTION"
+        )
+
+
 def cmd_search(args: argparse.Namespace) -> int:
-    if args.space not in SPACES:
-        raise CLIError(f"unknown space {args.space!r}; known spaces: {', '.join(SPACES)}")
+    if args.space not in SPACES and not is_user_space(args.space):
+        raise CLIError(
+            f"unknown space {args.space!r}; known spaces: {', '.join(SPACES)}, or a function "
+            "returning your own space: MODULE:FUNCTION or FILE.py:FUNCTION"
+        )
+    _check_training_flags(args)
     algorithm = make_algorithm(args.algorithm, args.seed, args.population)
-    args.study = args.name or f"{args.space}-{args.algorithm}-{args.seed}"
+    default_name = args.space.rpartition(":")[2] if is_user_space(args.space) else args.space
+    args.study = args.name or f"{default_name}-{args.algorithm}-{args.seed}"
     if args.space == "nasbench201":
         return _search_nasbench201(args, algorithm, sys.stdout)
     return _search_models(args, algorithm, sys.stdout)

@@ -66,6 +66,8 @@ def _program_text(trial: Any) -> str:
         return f"DNA {list(trial.dna.values)} ({e})"
     if program is None:
         return f"DNA {list(trial.dna.values)} (its classes are not registered in this process)"
+    if isinstance(program, dict) and set(program) == {"model", "train"}:
+        program = program["model"]  # the command line's space: the model and its training
     text = _describe(program)
     if type(program).__name__ == "Cell":
         from ..spaces import nasbench201 as nb
@@ -94,13 +96,21 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"{study!r}\nalgorithm: {study.algorithm}")
     df = study.to_dataframe()
     if len(df):
-        cols = [c for c in df.columns if c != "dna"]
+        # Test accuracy is shown for the best trial only: a column of it invites
+        # selecting on the test set.
+        cols = [c for c in df.columns if c not in ("dna", "test_accuracy")]
         print(df[cols].to_string(max_rows=args.rows, float_format=lambda v: f"{v:.4f}"))
     best = study.best(args.top)
     if best:
         print(f"\nbest {len(best)} programs:")
     for i, t in enumerate(best, 1):
         print(f"#{i} trial {t.id} reward {_reward_text(t.reward)}: {_program_text(t)}")
+    held_out = best[0].metrics.get("test_accuracy") if best and best[0].metrics else None
+    if held_out is not None:
+        print(
+            f"held-out test accuracy of the best trial (#{best[0].id}): {held_out:.4f} "
+            "(report it; do not select on it)"
+        )
     return 0
 
 

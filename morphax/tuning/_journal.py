@@ -85,10 +85,51 @@ class _Journal:
         unknown = [t for t in (row.space_json, space_json) if t is None or '"$unstored"' in t[:16]]
         same_program = bool(unknown) or row.space_json == space_json
         if row.spec_fingerprint != self.spec.fingerprint or not same_program:
+            import json
+
+            absent = object()
+
+            def show(value: Any) -> str:
+                text = "(absent)" if value is absent else json.dumps(value)
+                return text if len(text) <= 60 else text[:57] + "..."
+
+            def diff(old: Any, new: Any, path: str, out: list[str]) -> None:
+                """The first paths where two spaces' JSON trees differ, old and new values."""
+                if len(out) >= 4 or old == new:
+                    return
+                if isinstance(old, dict) and isinstance(new, dict):
+                    typed = "$type" in old and old.get("$type") == new.get("$type")
+                    for k in [*old, *(k for k in new if k not in old)]:
+                        skip = typed and k in ("fields", "items")  # containers, not decisions
+                        sub = path if skip else f"{path}.{k}" if path else str(k)
+                        diff(old.get(k, absent), new.get(k, absent), sub, out)
+                elif isinstance(old, list) and isinstance(new, list):
+                    for i in range(max(len(old), len(new))):
+                        a = old[i] if i < len(old) else absent
+                        b = new[i] if i < len(new) else absent
+                        diff(a, b, f"{path}[{i}]", out)
+                else:
+                    out.append(f"{path or 'the space'}: {show(old)} -> {show(new)}")
+
+            changes: list[str] = []
+            if not unknown:
+                diff(
+                    json.loads(row.space_json or "null"),
+                    json.loads(space_json or "null"),
+                    "",
+                    changes,
+                )
+            what = (
+                "{" + "; ".join(changes[:3]) + ("; ..." if len(changes) > 3 else "") + "}"
+                if changes
+                else _short(row.space_json)
+            )
+            theirs = "" if changes else f": {_short(space_json)}"
             raise ValueError(
                 f"study {self.name!r} in {self.store.path!r} was made for another space "
-                f"(spec {row.spec_fingerprint}: {_short(row.space_json)}); this search's space is "
-                f"spec {self.spec.fingerprint}: {_short(space_json)}; use another study name"
+                f"(spec {row.spec_fingerprint}: {what}); this search's space is "
+                f"spec {self.spec.fingerprint}{theirs}; use another study name, or the same "
+                "space (and settings) to resume it"
             )
         if row.algorithm != self.algorithm.to_json_value():
             raise ValueError(
