@@ -194,3 +194,17 @@ def test_show_prints_test_accuracy_for_the_best_only(study: Path) -> None:
         f"held-out test accuracy of the best trial (#{best.id}): "
         f"{best.metrics['test_accuracy']:.4f} (report it; do not select on it)"
     ) in out
+
+
+def test_resuming_on_other_data_is_refused(study: Path, tmp_path: Path) -> None:
+    from test_cli import _images
+
+    _images(tmp_path / "imgs", "train", 50)
+    _images(tmp_path / "imgs", "test", 2)
+    data = str(tmp_path / "imgs")
+    argv = ["search", *FAST, "--trials", "3", "--store", str(study), "--data", data]
+    code, _, err = run(argv)
+    assert code == 2, err
+    # num_classes 10 is ConvNet's default, so the stored program leaves it out.
+    assert f'{{model.num_classes: (absent) -> 2; train.data: "digits" -> "{data}"}}' in err
+    assert len(mx.load_study(study).trials) == 2

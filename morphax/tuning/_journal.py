@@ -91,7 +91,7 @@ class _Journal:
 
             def show(value: Any) -> str:
                 text = "(absent)" if value is absent else json.dumps(value)
-                return text if len(text) <= 60 else text[:57] + "..."
+                return text if len(text) <= 200 else text[:197] + "..."
 
             def diff(old: Any, new: Any, path: str, out: list[str]) -> None:
                 """The first paths where two spaces' JSON trees differ, old and new values."""
