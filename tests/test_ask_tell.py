@@ -254,3 +254,21 @@ def test_reports_that_are_not_numbers_are_refused(tmp_path: Path) -> None:
     assert study.trials[0].reward == 2.0
     with pytest.raises(ValueError, match=r"best\(k\) needs a positive int k, but got k=-1"):
         study.best(-1)
+
+
+def test_a_resumed_trial_duration_leaves_out_the_downtime(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "s.db"
+    s = mx.search(SPACE, Random(seed=0), num_trials=1, store=path)
+    assert s.ask() is not None
+    s.close()  # "crashed"
+    time.sleep(0.5)  # the downtime
+    s = mx.search(SPACE, Random(seed=0), num_trials=1, store=path)
+    again = s.ask()
+    assert again is not None and again.attempts == 2
+    s.tell(again, 1.0)
+    s.close()
+    (trial,) = mx.load_study(path).trials
+    assert trial.finished is not None and trial.created is not None
+    assert trial.finished - trial.created < 0.4

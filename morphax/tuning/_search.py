@@ -163,7 +163,7 @@ class Search(_Journal):
                 attempts = self.store.retry_trial(row.id)
                 dna = from_json(row.dna_json)
                 return self._hand_out(
-                    row.id, row.number, dna, list(row.steps), row.created, attempts
+                    row.id, row.number, dna, list(row.steps), time.time(), attempts
                 )
             if self._exhausted or self._asked >= self.num_trials:
                 return None

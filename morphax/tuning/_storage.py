@@ -124,7 +124,8 @@ class Storage(Protocol):
         ...
 
     def retry_trial(self, trial_id: int) -> int:
-        """Counts one more attempt of a pending trial; returns the attempts now."""
+        """Counts one more attempt of a pending trial, whose run starts now (its
+        `created`, so a duration leaves out the downtime); returns the attempts."""
         ...
 
     def finish_trial(
@@ -256,7 +257,7 @@ class MemoryStorage:
 
     def retry_trial(self, trial_id: int) -> int:
         rows, i, row = self._pending(trial_id)
-        rows[i] = replace(row, attempts=row.attempts + 1)
+        rows[i] = replace(row, attempts=row.attempts + 1, created=time.time())
         return row.attempts + 1
 
     def finish_trial(

@@ -294,11 +294,13 @@ class Store:
         return int(row[0]), int(row[3])
 
     def retry_trial(self, trial_id: int) -> int:
-        """Counts one more attempt of a pending trial; returns the attempts now."""
+        """Counts one more attempt of a pending trial (its run starts now, so
+        its duration leaves out the downtime); returns the attempts now."""
         with self._write():
             _, attempts = self._pending(trial_id)
             self.conn.execute(
-                "UPDATE trials SET attempts = ? WHERE id = ?", (attempts + 1, trial_id)
+                "UPDATE trials SET attempts = ?, created = ? WHERE id = ?",
+                (attempts + 1, time.time(), trial_id),
             )
         return attempts + 1
 
