@@ -8,7 +8,7 @@ from typing import Any
 
 from ._choices import ALGORITHMS, DATA_FORMS, SPACES
 from ._search_cmd import cmd_search
-from ._show import cmd_plot, cmd_show
+from ._show import cmd_plot, cmd_show, cmd_studies
 
 
 def _positive_int(text: str) -> int:
@@ -177,4 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "--out", default=None, help="the PNG path (default next to the study file)"
             )
         p.set_defaults(fn=fn)
+    help_ = "list the studies of a study file (or delete one)"
+    p = sub.add_parser("studies", help=help_, description=help_)
+    p.add_argument("store", help="the study file")
+    p.add_argument(
+        "--delete",
+        metavar="NAME",
+        default=None,
+        help="delete this study: its trials, reports and weights (refused while it is searched)",
+    )
+    p.set_defaults(fn=cmd_studies)
     return parser

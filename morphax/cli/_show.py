@@ -138,3 +138,26 @@ def cmd_plot(args: argparse.Namespace) -> int:
     study = _open(args.store, args.name)
     print(_write_plot(study, args.out))
     return 0
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    """`morphax studies FILE [--delete NAME]`: one line per study, trials and best."""
+    from ..tuning import delete_study, list_studies, load_study
+
+    if args.delete is not None:
+        delete_study(args.store, args.delete)
+        print(f"deleted study {args.delete!r} from {args.store}")
+        return 0
+    names = list_studies(args.store)
+    if not names:
+        print(f"{args.store} holds no study")
+    for name in names:
+        study = load_study(args.store, name)
+        best = study.best(1) if study.completed else []
+        note = (
+            f"best reward {_reward_text(best[0].reward)} (trial #{best[0].id})"
+            if best
+            else "none completed"
+        )
+        print(f"{name}: {len(study.trials)} trials, {len(study.completed)} completed, {note}")
+    return 0
