@@ -272,3 +272,16 @@ def test_a_resumed_trial_duration_leaves_out_the_downtime(tmp_path: Path) -> Non
     (trial,) = mx.load_study(path).trials
     assert trial.finished is not None and trial.created is not None
     assert trial.finished - trial.created < 0.4
+
+
+def test_a_trial_shows_its_choices_by_name() -> None:
+    import flax.linen as nn
+
+    space = {"act": mx.oneof([nn.relu, nn.gelu]), "d": nn.Dense(features=mx.oneof([4, 8]))}
+    search = mx.search(space, Random(seed=0), num_trials=1)
+    trial = search.ask()
+    assert trial is not None
+    text = repr(trial)
+    assert "program={'act': " in text and "Dense(features=" in text and " at 0x" not in text
+    assert trial.values["act"] in ("relu", "gelu")
+    search.close()

@@ -20,6 +20,7 @@ from ._dynamic import DynamicSpace as DynamicSpace
 from ._dynamic import TraceResolver as TraceResolver
 from ._dynamic import resolve_fields as resolve_fields
 from ._dynamic import trace as trace
+from ._format import format_program as format_program
 from ._hyper import FloatV as FloatV
 from ._hyper import HyperValue as HyperValue
 from ._hyper import IntV as IntV

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..symbolic import DNA, from_json
+from ..symbolic import DNA, format_program, from_json
 from ._plots import plot_decisions, plot_history, plot_pareto
 from ._records import _reward_of, best_trials, record
 from ._storage import Storage
@@ -120,7 +120,7 @@ class StoredTrial(Trial):
 
     def __repr__(self) -> str:
         try:
-            program = repr(self.program)
+            program = format_program(self.program)  # choices by name: relu, not an address
         except ValueError as e:
             program = f"<not loadable: {e}>"
         return (

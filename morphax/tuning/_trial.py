@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._typing import Reward
-from ..symbolic import DNA
+from ..symbolic import DNA, format_program
 
 
 class RewardWarning(UserWarning):
@@ -209,6 +209,12 @@ class Trial:
     _row_id: Any = field(default=None, repr=False)
     _spec: Any = field(default=None, repr=False)
     checkpoint_dir: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Trial(id={self.id}, status={self.status!r}, reward={self.reward!r}, "
+            f"dna={self.dna!r}, program={format_program(self.program)})"
+        )
 
     @property
     def checkpoint(self) -> str | None:
