@@ -285,3 +285,16 @@ def test_a_trial_shows_its_choices_by_name() -> None:
     assert "program={'act': " in text and "Dense(features=" in text and " at 0x" not in text
     assert trial.values["act"] in ("relu", "gelu")
     search.close()
+
+
+def test_a_live_search_keeps_its_lease_while_a_trial_runs(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "s.db"
+    a = mx.search(SPACE, Random(seed=0), num_trials=4, store=path, lease_s=1.0)
+    t = a.ask()  # a long trial: no ask or tell for longer than the lease
+    time.sleep(2.5)  # the heartbeat renews the lease meanwhile (every lease_s / 3)
+    with pytest.raises(StoreError, match="being searched by another search"):
+        mx.search(SPACE, Random(seed=0), num_trials=4, store=path, lease_s=1.0).ask()
+    a.tell(t, 1.0)  # type: ignore[arg-type]
+    a.close()
