@@ -22,7 +22,6 @@ from ._spec import DNASpec
 from ._tree import clone, sym_eq
 
 Plan = Callable[[Iterator[DNAValue], dict[str, Any]], Any]
-_format_id = format_id
 
 
 class _Compiler:
@@ -97,7 +96,7 @@ class _Compiler:
         name = node.name
         if name is None:
             return None
-        loc = _format_id(keys)
+        loc = format_id(keys)
         first = self.named.get(name)
         if first is None:
             self.named[name] = (node, scope, loc)
@@ -132,8 +131,8 @@ class _Compiler:
         if shared is not None:
             return shared
         name = node.name
-        pid = name or _format_id(idkeys)
-        loc = _format_id(keys)
+        pid = name or format_id(idkeys)
+        loc = format_id(keys)
         point: DecisionPoint
         if isinstance(node, OneOf):
             subs, fns = self._candidates(node.candidates, keys, idkeys)
@@ -164,7 +163,7 @@ class _Compiler:
                 subspaces=tuple(subspaces),
                 literals=_literals(node.candidates),
                 pick_ids=tuple(
-                    f"{name}[{p}]" if name else _format_id(idkeys + (p,)) for p in range(node.k)
+                    f"{name}[{p}]" if name else format_id(idkeys + (p,)) for p in range(node.k)
                 ),
             )
             points.append(many)
@@ -349,7 +348,7 @@ def _encode(
             if name in shared:
                 if shared[name] != sub:
                     raise _Mismatch(
-                        f"the program has {prog!r} at {_format_id(keys)!r} for the shared decision {name!r}, "
+                        f"the program has {prog!r} at {format_id(keys)!r} for the shared decision {name!r}, "
                         "which differs from its other place"
                     )
                 return
@@ -359,14 +358,14 @@ def _encode(
     if id(space) not in dynamic:
         if not sym_eq(space, prog):
             raise _Mismatch(
-                f"the program has {prog!r} at {_format_id(keys)!r} where the space has {space!r}"
+                f"the program has {prog!r} at {format_id(keys)!r} where the space has {space!r}"
             )
         return
     nt = node_type(space)
     assert nt is not None
     if type(prog) is not type(space) or (nt.head is not None and nt.head(prog) != nt.head(space)):
         raise _Mismatch(
-            f"the program has {prog!r} at {_format_id(keys)!r} where the space has {space!r}"
+            f"the program has {prog!r} at {format_id(keys)!r} where the space has {space!r}"
         )
     sc, pc = dict(nt.flatten(space)), dict(nt.flatten(prog))
     if nt.keys is not None:
@@ -378,7 +377,7 @@ def _encode(
         pc = {key: nt.child(prog, key) for key in sc}
     elif list(sc) != list(pc):
         raise _Mismatch(
-            f"the program at {_format_id(keys)!r} has keys {list(pc)} where the space has {list(sc)}"
+            f"the program at {format_id(keys)!r} has keys {list(pc)} where the space has {list(sc)}"
         )
     for key, v in sc.items():
         _encode(v, pc[key], keys + (key,), out, shared, dynamic)
@@ -401,7 +400,7 @@ def _match(
         shared.update(trial_shared)
         return sub
     raise _Mismatch(
-        f"the program has {prog!r} at {_format_id(keys)!r}, which matches none of the "
+        f"the program has {prog!r} at {format_id(keys)!r}, which matches none of the "
         f"candidates {candidates!r}"
     )
 
@@ -422,7 +421,7 @@ def _encode_hyper(
     if isinstance(space, ManyOf):
         if not isinstance(prog, list) or len(prog) != space.k:
             raise _Mismatch(
-                f"the program has {prog!r} at {_format_id(keys)!r} where the space has a list "
+                f"the program has {prog!r} at {format_id(keys)!r} where the space has a list "
                 f"of {space.k} picks"
             )
         picks = []
@@ -432,11 +431,9 @@ def _encode_hyper(
             out.extend(sub)
         why = point.check_picks(picks)  # type: ignore[attr-defined]
         if why is not None:
-            raise _Mismatch(
-                f"the program's picks {picks} at {_format_id(keys)!r}: the manyof {why}"
-            )
+            raise _Mismatch(f"the program's picks {picks} at {format_id(keys)!r}: the manyof {why}")
         return
     v = point.check(prog)
     if v is None:
-        raise _Mismatch(f"the program has {prog!r} at {_format_id(keys)!r}, not {point.rule()}")
+        raise _Mismatch(f"the program has {prog!r} at {format_id(keys)!r}, not {point.rule()}")
     out.append(v)

@@ -31,19 +31,15 @@ def record(row: TrialRow, objective: Objective, *, load_program: bool = False) -
         from ._study import StoredTrial
 
         return StoredTrial(row, objective)
-    return Trial(
-        row.number,
-        from_json(row.dna_json),
-        None,
-        row.status,
-        row.metrics,
-        _reward_of(row, objective),
-        list(row.steps),
-        row.reason,
-        row.created,
-        row.finished,
-        row.attempts,
-    )
+    return Trial(row.number, from_json(row.dna_json), None, *row_fields(row, objective))
+
+
+def row_fields(row: TrialRow, objective: Objective) -> tuple[Any, ...]:
+    """The Trial fields after (id, dna, program) that a stored row gives:
+    status, metrics, reward, steps, reason, created, finished, attempts."""
+    reward = _reward_of(row, objective)
+    return (row.status, row.metrics, reward, list(row.steps), row.reason, row.created,
+            row.finished, row.attempts)  # fmt: skip
 
 
 def _reward_of(row: TrialRow, objective: Objective) -> Reward:

@@ -78,24 +78,21 @@ class Store:
         (KeyboardInterrupt included), so none is ever left open."""
         if self.readonly:
             raise StoreError(f"study store {self.path!r} was opened read-only")
-        if self.conn.in_transaction:  # left by an interrupt outside this manager
-            self.conn.execute("ROLLBACK")
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
+        with self._transaction("BEGIN IMMEDIATE"):
             yield
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
 
     @contextmanager
     def _read(self) -> Iterator[None]:
         """One read transaction: a consistent snapshot across its SELECTs."""
-        if self.conn.in_transaction:
+        with self._transaction("BEGIN"):
+            yield
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[None]:
+        if self.conn.in_transaction:  # left by an interrupt outside this manager
             self.conn.execute("ROLLBACK")
         try:
-            self.conn.execute("BEGIN")
+            self.conn.execute(begin)
             yield
             self.conn.execute("COMMIT")
         except BaseException:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..symbolic import DNA, format_program, from_json
 from ._plots import plot_decisions, plot_history, plot_pareto
-from ._records import _reward_of, best_trials, record
+from ._records import best_trials, record, row_fields
 from ._storage import Storage
 from ._store import Store, StoreError, TrialRow
 from ._trial import Objective, Trial, checkpoint_dir
@@ -68,19 +68,7 @@ class StoredTrial(Trial):
     def __init__(self, row: TrialRow, objective: Objective) -> None:
         self._program_json = row.program_json
         self._dna_json = row.dna_json
-        super().__init__(
-            row.number,
-            _PENDING,
-            _PENDING,
-            row.status,
-            row.metrics,
-            _reward_of(row, objective),
-            list(row.steps),
-            row.reason,
-            row.created,
-            row.finished,
-            row.attempts,
-        )
+        super().__init__(row.number, _PENDING, _PENDING, *row_fields(row, objective))
 
     @property
     def program(self) -> Any:
