@@ -9,6 +9,7 @@ from ._api import space as space
 from ._call import Call as Call
 from ._call import SymbolicFactory as SymbolicFactory
 from ._call import symbolic as symbolic
+from ._context import Decider as Decider
 from ._context import Resolver as Resolver
 from ._context import current_resolver as current_resolver
 from ._context import resolving as resolving

@@ -18,7 +18,7 @@ from ._ids import end_run, new_run
 if TYPE_CHECKING:
     from ._hyper import HyperValue
 
-_RESOLVER: contextvars.ContextVar[Resolver | None] = contextvars.ContextVar(
+_RESOLVER: contextvars.ContextVar[Resolver | Decider | None] = contextvars.ContextVar(
     "morphax_resolver", default=None
 )
 
@@ -36,22 +36,30 @@ class Resolver(Protocol):
         ...
 
 
+class Decider(Protocol):
+    """A resolver that is also told each decision's id (tracing, a child, a supernet)."""
+
+    def decide(self, hyper: HyperValue, pid: str) -> Any:
+        """Returns the value that stands for `hyper`, the decision with id `pid`."""
+        ...
+
+
 def decide(hyper: HyperValue, pid: str) -> Any:
     """The value of `hyper` (decision `pid`) under the resolver in force."""
     resolver = _RESOLVER.get()
     if resolver is None:
         return hyper
     by_id = getattr(resolver, "decide", None)
-    return by_id(hyper, pid) if by_id is not None else resolver.resolve(hyper)
+    return by_id(hyper, pid) if by_id is not None else resolver.resolve(hyper)  # type: ignore[union-attr]
 
 
-def current_resolver() -> Resolver | None:
+def current_resolver() -> Resolver | Decider | None:
     """The resolver in force, or None in space mode."""
     return _RESOLVER.get()
 
 
 @contextlib.contextmanager
-def resolving(resolver: Resolver | None) -> Iterator[None]:
+def resolving(resolver: Resolver | Decider | None) -> Iterator[None]:
     """Runs the body with `resolver` deciding define-by-run hyper-values.
 
     Each entry starts a run: the counters behind the ids of anonymous

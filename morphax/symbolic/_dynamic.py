@@ -95,9 +95,6 @@ class TraceResolver:
             self.values[pid] = self.forced.get(pid, _default(hyper))
         return _value_of(hyper, self.values[pid])
 
-    def resolve(self, hyper: HyperValue) -> Any:
-        return self.decide(hyper, hyper.name or format_id(()))
-
 
 class ChildResolver:
     """Resolves each decision by id from a decoded DNA."""
@@ -124,9 +121,6 @@ class ChildResolver:
                     f"space was traced with more; trace the space again"
                 )
         return _value_of(hyper, v)
-
-    def resolve(self, hyper: HyperValue) -> Any:
-        return self.decide(hyper, hyper.name or format_id(()))
 
 
 # ---------------------------------------------------------------------------
