@@ -102,12 +102,6 @@ def symbolic(target: Callable[..., Any]) -> SymbolicFactory:
     return factory
 
 
-def is_symbolic(target: Any) -> bool:
-    """Whether `target` was made symbolic with :func:`symbolic` in this process."""
-    factory = _FACTORIES.get(id(target))
-    return factory is not None and factory.target is target
-
-
 class Call:
     """A recorded call: `factory.target(**args)`, built by :meth:`build`.
 

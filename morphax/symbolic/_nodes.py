@@ -156,12 +156,6 @@ def children(node: Any) -> Children:
     return [] if nt is None else nt.flatten(node)
 
 
-def rebuild(node: Any, values: dict[Key, Any]) -> Any:
-    """A new node of the kind of `node` with children `values` (key -> value)."""
-    nt = node_type(node)
-    return node if nt is None else nt.unflatten(node, values)
-
-
 def is_placeholder(node: Any) -> bool:
     nt = node_type(node)
     return nt is not None and nt.placeholder
