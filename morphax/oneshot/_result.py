@@ -1,0 +1,58 @@
+"""What a one-shot search returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..symbolic import DNA
+from ._strategies import Program, SearchState
+
+
+@dataclass
+class SearchResult:
+    """The result of :func:`morphax.oneshot.search`.
+
+    Attributes:
+        dna: the architecture found, a DNA of the model's DNASpec.
+        history: one dict of metrics per epoch (and per DARTS-PT projection):
+            `epoch`, `phase` ("train" or "select"), the exported DNA's
+            `valid_accuracy` with the shared weights, `train_loss`, ...
+        dnas: the exported DNA of each history entry.
+        state: the final :class:`~morphax.oneshot.SearchState`.
+        supernet: the supernet searched.
+        strategy: the strategy.
+    """
+
+    dna: DNA
+    history: list[dict[str, float]]
+    dnas: list[DNA]
+    state: SearchState
+    supernet: Any
+    strategy: Any
+    _program: Program = field(repr=False, default=None)  # type: ignore[assignment]
+    _batch_size: int = field(repr=False, default=64)
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        """The supernet's trained variables (`{"params": ..., **model_state}`)."""
+        return {"params": self.state.params, **self.state.model_state}
+
+    @property
+    def child(self) -> Any:
+        """The materialized child of :attr:`dna` (a plain model to train or ship)."""
+        return self.supernet.child(self.dna)
+
+    @property
+    def child_variables(self) -> Any:
+        """The child's variables inherited from the supernet (shapes of the child's)."""
+        return self.supernet.child_variables(self.variables, self.dna)
+
+    def score(self, dnas: list[DNA], data: Any, *, batch_size: int | None = None) -> list[float]:
+        """The accuracy of each DNA on `data` as a single path of the trained
+        supernet (one compiled evaluation for all of them)."""
+        for d in dnas:
+            self.supernet.spec.validate(d)
+        bs = batch_size or self._batch_size
+        path_of = self._program.path_of
+        return [self._program.accuracy(self.state, path_of(d), "index", data, bs)[0] for d in dnas]
