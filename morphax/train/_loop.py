@@ -282,6 +282,7 @@ def fit(
     optimizer_values: bool = True,
     devices: Sequence[jax.Device] | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
+    variables: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Trains a child program and evaluates it.
 
@@ -329,6 +330,10 @@ def fit(
             Linen: the variables dict, NNX: the module's state), replacing a
             checkpoint saved there before; `FitResult.checkpoint` says
             where, :func:`load_variables` and :func:`load_module` restore.
+        variables: start from these variables instead of a fresh init
+            (fine-tuning): a Linen variables dict (`{"params": ..., "batch_stats":
+            ...}`), e.g. a one-shot search's `result.child_variables`; its
+            structure and shapes must be the model's.
 
     Returns:
         A FitResult whose `metrics` hold `loss` (held-out), `accuracy` and
@@ -382,6 +387,8 @@ def fit(
         abstract, steps = prepare_steps(where)
     var_key, train_key = jax.random.split(init_key)  # as init() does
     params, model_state = steps.init_variables(x0, var_key)
+    if variables is not None:
+        params, model_state = _given_variables(variables, params, model_state)
     if where is not None:  # NNX variables come from the module, on one device
         params, model_state = jax.device_put((params, model_state), where.replicated)
     hp = jnp.asarray(opt.values)
@@ -425,6 +432,30 @@ def fit(
         _batch_size=batch_size,
         _data=train_data,
     )
+
+
+def _given_variables(variables: Any, params: Any, model_state: Any) -> tuple[Any, Any]:
+    """`variables` split as (params, model state), checked against a fresh init's."""
+    if not isinstance(variables, Mapping) or "params" not in variables:
+        raise TypeError(
+            "fit(variables=...) takes a Linen variables dict with a 'params' entry (as "
+            f"model.init returns), but got {type(variables).__name__}"
+        )
+    given = {k: v for k, v in variables.items() if k != "params"}
+    ours = jax.tree_util.tree_flatten_with_path({"params": params, **model_state})[0]
+    theirs = jax.tree_util.tree_flatten_with_path({"params": variables["params"], **given})[0]
+    mine = {jax.tree_util.keystr(k): np.shape(v) for k, v in ours}
+    got = {jax.tree_util.keystr(k): np.shape(v) for k, v in theirs}
+    for where in sorted(set(mine) | set(got)):
+        if mine.get(where) != got.get(where):
+            raise ValueError(
+                f"fit(variables=...) does not fit the model at {where}: the model has "
+                f"{mine.get(where, 'nothing')} there, the variables {got.get(where, 'nothing')}; "
+                "pass the variables of this child (e.g. result.child_variables of its search)"
+            )
+    cast = jax.tree.map(lambda a, b: jnp.asarray(b, a.dtype), params, variables["params"])
+    state = jax.tree.map(lambda a, b: jnp.asarray(b, a.dtype), model_state, given)
+    return cast, state
 
 
 def _save(
