@@ -5,3 +5,4 @@ from ._base import Backend as Backend
 from ._base import Evaluate as Evaluate
 from ._base import settle as settle
 from ._local import Local as Local
+from ._ray import Ray as Ray

@@ -53,6 +53,7 @@ def settle(
     error: BaseException | None = None,
     *,
     catch: tuple[type[BaseException], ...] = (),
+    text: str | None = None,
 ) -> None:
     """Finishes `trial` from what `evaluate(trial)` did.
 
@@ -65,6 +66,9 @@ def settle(
     - It neither reported nor returned a value: RuntimeError, the trial stays
       pending.
 
+    `text`: the traceback of an `error` raised in another process (a worker),
+    recorded instead of the local one.
+
     Raises:
         BaseException: `error`, if `catch` does not name it.
         RuntimeError: if the trial was left without a result.
@@ -73,7 +77,8 @@ def settle(
         if not isinstance(error, catch) or not isinstance(error, Exception):
             raise error
         if not trial.done:
-            text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            if text is None:
+                text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             trial.fail(f"evaluate raised {type(error).__name__}: {error}\n{text}")
         return
     if trial.done:

@@ -1,5 +1,10 @@
 """The search loop, trials and the study store."""
 
+from ._remote import Outcome as Outcome
+from ._remote import RemoteSink as RemoteSink
+from ._remote import outcome as outcome
+from ._remote import remote_trial as remote_trial
+from ._remote import tell_outcome as tell_outcome
 from ._search import Search as Search
 from ._search import search as search
 from ._store import Store as Store

@@ -15,13 +15,8 @@ from ..backends import Backend, Evaluate, Local
 from ..symbolic import DNA, DynamicSpace, Space, from_json, space, to_json
 from ._heartbeat import _Heartbeat
 from ._journal import _Journal
-from ._options import (
-    ProgressBar,
-    check_catch,
-    check_options,
-    duplicate_of,
-    interactive,
-)
+from ._options import ProgressBar, check_catch, check_options, duplicate_of, interactive
+from ._parallel import _Parallel
 from ._records import _program_json, best_trials
 from ._storage import MemoryStorage, Storage, StoreError, StudyRow, TrialRow
 from ._store import Store
@@ -32,7 +27,7 @@ from ._trial import Objective, Trial, checkpoint_dir, directions_of
 _DEFAULT_LEASE_S = 60.0
 
 
-class Search(_Journal):
+class Search(_Journal, _Parallel):
     """A running search: `ask()` for trials and `tell()` their results, or
     iterate it (see :func:`search`)."""
 
@@ -310,7 +305,10 @@ class Search(_Journal):
         catch = self.catch if catch is None else check_catch(catch)
         backend = Local() if backend is None else backend
         if not callable(getattr(backend, "map", None)):
-            raise TypeError(f"`backend` must be an mx.backends backend, but got {backend!r}")
+            raise TypeError(
+                "`backend` must be an mx.backends backend (mx.backends.Local() or "
+                f"mx.backends.Ray(...)), but got {backend!r}"
+            )
         if not callable(evaluate):
             raise TypeError(f"`evaluate` must be a function of a trial, but got {evaluate!r}")
         return self._mapped(backend, evaluate, catch)

@@ -15,6 +15,9 @@ journal and the writer's lease:
   another owner's lease is live; `renew_lease` extends it; any host may take
   over a lease that was not renewed in time, and `takeover=True` takes it at
   once (an operator's decision).
+- **Options.** A study may hold named settings that a resumed search must
+  match (`option` / `set_option`), such as the window of an ordered parallel
+  search.
 
 :class:`MemoryStorage` keeps all of this in memory (a search without a store);
 the SQLite `Store` (`_store.py`) keeps it in a file. The search loop talks to
@@ -147,6 +150,14 @@ class Storage(Protocol):
         """The study's trials by number, with their step reports."""
         ...
 
+    def option(self, study_id: int, name: str) -> str | None:
+        """The study's stored option `name` (see :meth:`set_option`), or None."""
+        ...
+
+    def set_option(self, study_id: int, name: str, value: str) -> None:
+        """Stores option `name` of the study (replacing an older value)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -160,6 +171,7 @@ class MemoryStorage:
         self._trials: dict[int, list[TrialRow]] = {}
         self._seq: dict[int, int] = {}
         self._leases: dict[int, tuple[str, float]] = {}
+        self._options: dict[tuple[int, str], str] = {}
 
     def study(self, name: str) -> StudyRow | None:
         return self._studies.get(name)
@@ -289,6 +301,12 @@ class MemoryStorage:
     def trials(self, study_id: int) -> list[TrialRow]:
         return list(self._trials.get(study_id, []))
 
+    def option(self, study_id: int, name: str) -> str | None:
+        return self._options.get((study_id, name))
+
+    def set_option(self, study_id: int, name: str, value: str) -> None:
+        self._options[(study_id, name)] = str(value)
+
     def delete_study(self, name: str) -> None:
         row = self._studies.get(name)
         if row is None:
@@ -302,6 +320,8 @@ class MemoryStorage:
         del self._studies[name]
         self._trials.pop(row.id, None)
         self._leases.pop(row.id, None)
+        for key in [k for k in self._options if k[0] == row.id]:
+            del self._options[key]
 
     def close(self) -> None:
         pass

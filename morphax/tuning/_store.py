@@ -40,6 +40,10 @@ _TRIAL_COLUMNS = (
 )
 
 
+def _option_key(study_id: int, name: str) -> str:
+    return f"study-option:{study_id}:{name}"
+
+
 def _when(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
@@ -228,6 +232,9 @@ class Store:
             self.conn.execute(f"DELETE FROM reports WHERE trial_id IN ({trials})", (study_id,))
             self.conn.execute("DELETE FROM trials WHERE study_id = ?", (study_id,))
             self.conn.execute("DELETE FROM studies WHERE id = ?", (study_id,))
+            self.conn.execute(
+                "DELETE FROM morphax_meta WHERE key LIKE ?", (_option_key(study_id, "%"),)
+            )
 
     def release_lease(self, study_id: int, owner: str) -> None:
         """Gives the lease up, if `owner` still holds it (else does nothing)."""
@@ -339,6 +346,23 @@ class Store:
                 "INSERT OR REPLACE INTO reports (trial_id, step, metrics_json, time) "
                 "VALUES (?, ?, ?, ?)",
                 (trial_id, step, text, time.time()),
+            )
+
+    def option(self, study_id: int, name: str) -> str | None:
+        """The study's stored option `name` (see :meth:`set_option`), or None."""
+        row = self.conn.execute(
+            "SELECT value FROM morphax_meta WHERE key = ?", (_option_key(study_id, name),)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_option(self, study_id: int, name: str, value: str) -> None:
+        """Stores option `name` of the study (replacing an older value); kept in
+        the `morphax_meta` table, so files of older morphax versions take it."""
+        with self._write():
+            self._study_name(study_id)
+            self.conn.execute(
+                "INSERT OR REPLACE INTO morphax_meta (key, value) VALUES (?, ?)",
+                (_option_key(study_id, name), str(value)),
             )
 
     def trials(self, study_id: int) -> list[TrialRow]:
