@@ -15,6 +15,7 @@ Examples:
 
 from . import algorithms as algorithms
 from . import backends as backends
+from . import oneshot as oneshot
 from . import spaces as spaces
 from . import tuning as tuning
 from .interop import from_pyglove as from_pyglove
@@ -48,6 +49,7 @@ from .symbolic import TraceResolver as TraceResolver
 from .symbolic import build as build
 from .symbolic import clone as clone
 from .symbolic import current_resolver as current_resolver
+from .symbolic import dispatch as dispatch
 from .symbolic import dna_spec as dna_spec
 from .symbolic import encode as encode
 from .symbolic import eq as eq

@@ -7,6 +7,9 @@
 - :mod:`morphax.spaces.nasbench201_net`: the NAS-Bench-201 network as a
   trainable Flax model over the same DNA space as the table (`net_space`,
   `to_net`; imported on first use).
+- :mod:`morphax.spaces.nasbench201_search`: the same network written
+  define-by-run for weight-sharing search (`search_net`, also
+  `nasbench201.search_net`; imported on first use).
 
 Examples:
     >>> import morphax as mx
@@ -22,6 +25,7 @@ from . import nasbench201 as nasbench201
 _LAZY = {
     "cnn": {"cnn_space", "mlp_space", "ConvNet", "MLP", "Block"},
     "nasbench201_net": {"NB201Net", "NB201Cell", "net_space", "to_net"},
+    "nasbench201_search": {"NB201SearchNet", "search_net"},
 }
 
 

@@ -362,3 +362,12 @@ def load() -> NASBench201:
     with ref.open("rb") as f, np.load(f) as z:
         arrays = {name: z[name] for name in z.files}
     return NASBench201(arrays)
+
+
+def __getattr__(name: str) -> Any:
+    # `search_net` needs Flax: imported on first use, so this module stays numpy-only.
+    if name in ("search_net", "NB201SearchNet"):
+        from . import nasbench201_search
+
+        return getattr(nasbench201_search, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,6 +13,8 @@ from ._context import Decider as Decider
 from ._context import Resolver as Resolver
 from ._context import current_resolver as current_resolver
 from ._context import resolving as resolving
+from ._dispatch import Mixed as Mixed
+from ._dispatch import dispatch as dispatch
 from ._dna import DNA as DNA
 from ._dna import DNAArray as DNAArray
 from ._dynamic import ChildResolver as ChildResolver

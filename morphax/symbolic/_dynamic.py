@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ._context import decide, resolving
+from ._dispatch import Mixed
 from ._dna import DNA, DNAValue
 from ._format import literal
 from ._hyper import FloatV, HyperValue, IntV, ManyOf, OneOf
@@ -429,7 +430,9 @@ def _resolve_in(candidates: list[Any], value: Any, idkeys: tuple[Any, ...]) -> A
     for j, cand in enumerate(candidates):
         if cand is value:
             return resolve_fields(value, idkeys + (Cand(j),))
-    return value  # not a candidate (a supernet's mixed value): nothing below to decide
+    if isinstance(value, Mixed):  # a supernet's mixed value: every candidate, each under its id
+        value.__mx_resolve__(lambda j, cand: resolve_fields(cand, idkeys + (Cand(j),)))
+    return value
 
 
 def trace(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> DynamicSpace:

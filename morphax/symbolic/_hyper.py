@@ -135,12 +135,13 @@ class OneOf(HyperValue):
 class ManyOf(HyperValue):
     """Picks `k` of `candidates`. Created by :func:`manyof`."""
 
-    __slots__ = ("k", "candidates", "distinct", "sorted")
+    __slots__ = ("k", "candidates", "distinct", "sorted", "fixed")
     kind = "manyof"
     k: int
     candidates: list[Any]
     distinct: bool
     sorted: bool
+    fixed: list[Any] | None
 
     def __init__(
         self,
@@ -150,6 +151,7 @@ class ManyOf(HyperValue):
         distinct: bool = True,
         sorted: bool = False,
         name: str | None = None,
+        fixed: Sequence[Any] | None = None,
         site: str | None = None,
     ) -> None:
         site = self._init(name, site)
@@ -167,28 +169,42 @@ class ManyOf(HyperValue):
                 f"with {len(cands)} candidates {cands!r} (at {site}); pass distinct=False "
                 "to allow repeats"
             )
+        if fixed is not None:
+            if isinstance(fixed, str | bytes) or not isinstance(fixed, Sequence):
+                raise TypeError(
+                    f"`manyof` fixed= takes a list of {k} candidates, but got {fixed!r}"
+                )
+            fixed = list(fixed)
+            if len(fixed) != k or not all(any(f is c or _same(f, c) for c in cands) for f in fixed):
+                raise ValueError(
+                    f"`manyof` fixed= must be {k} of the candidates {cands!r}, but got "
+                    f"fixed={fixed!r} (at {site})"
+                )
         for attr, v in (("k", int(k)), ("candidates", cands), ("distinct", distinct)):
             object.__setattr__(self, attr, v)
         object.__setattr__(self, "sorted", sorted)
+        object.__setattr__(self, "fixed", fixed)
 
     def _fields(self) -> dict[str, Any]:
-        return {
+        out = {
             "k": self.k,
             "candidates": self.candidates,
             "distinct": self.distinct,
             "sorted": self.sorted,
             "name": self.name,
         }
+        return _with_fixed(out, self.fixed)
 
 
 class FloatV(HyperValue):
     """A float in `[low, high]`. Created by :func:`floatv`."""
 
-    __slots__ = ("low", "high", "scale")
+    __slots__ = ("low", "high", "scale", "fixed")
     kind = "floatv"
     low: float
     high: float
     scale: str
+    fixed: float | None
 
     def __init__(
         self,
@@ -197,6 +213,7 @@ class FloatV(HyperValue):
         *,
         scale: str = "linear",
         name: str | None = None,
+        fixed: float | None = None,
         site: str | None = None,
     ) -> None:
         site = self._init(name, site)
@@ -217,21 +234,37 @@ class FloatV(HyperValue):
         object.__setattr__(self, "low", lo)
         object.__setattr__(self, "high", hi)
         object.__setattr__(self, "scale", scale)
+        if fixed is not None:
+            fixed = _real(fixed, "fixed", "floatv", site)
+            if not lo <= fixed <= hi:
+                raise ValueError(
+                    f"`floatv` fixed= must lie in [low, high] = [{lo}, {hi}], but got "
+                    f"fixed={fixed!r} (at {site})"
+                )
+        object.__setattr__(self, "fixed", fixed)
 
     def _fields(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "scale": self.scale, "name": self.name}
+        out = {"low": self.low, "high": self.high, "scale": self.scale, "name": self.name}
+        return _with_fixed(out, self.fixed)
 
 
 class IntV(HyperValue):
     """An int in `[low, high]` (both included). Created by :func:`intv`."""
 
-    __slots__ = ("low", "high")
+    __slots__ = ("low", "high", "fixed")
     kind = "intv"
     low: int
     high: int
+    fixed: int | None
 
     def __init__(
-        self, low: int, high: int, *, name: str | None = None, site: str | None = None
+        self,
+        low: int,
+        high: int,
+        *,
+        name: str | None = None,
+        fixed: int | None = None,
+        site: str | None = None,
     ) -> None:
         site = self._init(name, site)
         for what, v in (("low", low), ("high", high)):
@@ -243,9 +276,33 @@ class IntV(HyperValue):
             )
         object.__setattr__(self, "low", int(low))
         object.__setattr__(self, "high", int(high))
+        if fixed is not None and (
+            isinstance(fixed, bool)
+            or not isinstance(fixed, numbers.Integral)
+            or not low <= fixed <= high
+        ):
+            raise ValueError(
+                f"`intv` fixed= must be an int in [low, high] = [{low}, {high}], but got "
+                f"fixed={fixed!r} (at {site})"
+            )
+        object.__setattr__(self, "fixed", None if fixed is None else int(fixed))
 
     def _fields(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "name": self.name}
+        return _with_fixed({"low": self.low, "high": self.high, "name": self.name}, self.fixed)
+
+
+def _with_fixed(fields: dict[str, Any], fixed: Any) -> dict[str, Any]:
+    """`fields` plus `fixed` when it is set (an unpinned hyper-value has no such field)."""
+    if fixed is not None:
+        fields["fixed"] = fixed
+    return fields
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - arrays and other values without a plain ==
+        return False
 
 
 def _parts(node: HyperValue, fmt: Any) -> tuple[str, str, list[str]]:
@@ -321,6 +378,7 @@ def manyof(
     distinct: bool = True,
     sorted: bool = False,
     name: str | None = None,
+    fixed: Sequence[Any] | None = None,
 ) -> Any:
     """Marks a choice of `k` of `candidates`; it materializes to a list.
 
@@ -331,6 +389,9 @@ def manyof(
         sorted: whether the picks come in candidate order (a set rather than a
             sequence: `[a, b]` and `[b, a]` are then one choice).
         name: a decision name; places that use one name share one decision.
+        fixed: `k` of the candidates that a supernet (:mod:`morphax.oneshot`)
+            uses for this decision, which it cannot mix; search and children
+            are unchanged.
 
     Raises:
         ValueError: if `k < 1`, or `distinct` and `k` exceeds the candidates.
@@ -343,12 +404,25 @@ def manyof(
         6
     """
     hyper = ManyOf(
-        k, candidates, distinct=bool(distinct), sorted=bool(sorted), name=name, site=_call_site(2)
+        k,
+        candidates,
+        distinct=bool(distinct),
+        sorted=bool(sorted),
+        name=name,
+        fixed=fixed,
+        site=_call_site(2),
     )
     return _decided(hyper)
 
 
-def floatv(low: float, high: float, *, scale: str = "linear", name: str | None = None) -> Any:
+def floatv(
+    low: float,
+    high: float,
+    *,
+    scale: str = "linear",
+    name: str | None = None,
+    fixed: float | None = None,
+) -> Any:
     """Marks a float choice in `[low, high]`.
 
     Args:
@@ -356,6 +430,8 @@ def floatv(low: float, high: float, *, scale: str = "linear", name: str | None =
         high: the upper bound; `low < high` must hold.
         scale: "linear", or "log" (sampled uniformly in log space; `low > 0`).
         name: a decision name; places that use one name share one decision.
+        fixed: the value a supernet (:mod:`morphax.oneshot`) uses, which
+            cannot mix a float; search and children are unchanged.
 
     Raises:
         ValueError: if `low >= high`, the scale is unknown, or `low <= 0` on a
@@ -367,11 +443,14 @@ def floatv(low: float, high: float, *, scale: str = "linear", name: str | None =
         >>> mx.dna_spec(lr).space_size
         inf
     """
-    return _decided(FloatV(low, high, scale=scale, name=name, site=_call_site(2)))
+    return _decided(FloatV(low, high, scale=scale, name=name, fixed=fixed, site=_call_site(2)))
 
 
-def intv(low: int, high: int, *, name: str | None = None) -> Any:
+def intv(low: int, high: int, *, name: str | None = None, fixed: int | None = None) -> Any:
     """Marks an int choice in `[low, high]`, both ends included.
+
+    `fixed` is the value a supernet (:mod:`morphax.oneshot`) uses, which
+    cannot mix an int range; search and children are unchanged.
 
     Raises:
         ValueError: if `low > high`.
@@ -381,4 +460,4 @@ def intv(low: int, high: int, *, name: str | None = None) -> Any:
         >>> mx.dna_spec([mx.intv(1, 4), mx.intv(0, 1)]).space_size
         8
     """
-    return _decided(IntV(low, high, name=name, site=_call_site(2)))
+    return _decided(IntV(low, high, name=name, fixed=fixed, site=_call_site(2)))

@@ -1,0 +1,76 @@
+"""Width decisions: a `oneof` over ints as a weight-entangled layer with channel masks.
+
+In a supernet, `nn.Dense(features=mx.oneof([32, 64, 128]))` builds one
+kernel of the largest width (128); candidate `j` uses its first `c_j`
+output channels. The decision gives a :class:`Width`, an `int` of the
+largest value that remembers its decision, and a method interceptor masks
+the output of every module whose `features` field holds one (Flax's
+`Dense`, `Conv`, ...): channel `c` is kept with weight
+`sum_j w_j [c < c_j]`. A following layer sees zeros in the masked channels,
+so its kernel's first input rows act as the child's; `child_variables`
+slices every array to the child's shape (the first channels).
+
+A width used otherwise (in arithmetic, as a kernel size or a loop count) is
+the largest value, not mixed: `sn.verify` finds such places.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import jax
+import jax.numpy as jnp
+
+from ._mixed import SCOPE
+
+if TYPE_CHECKING:
+    from ._supernet import _Decider
+
+
+class Width(int):
+    """The largest width of a decision over ints, carrying the decision."""
+
+    decider: _Decider
+    row: int
+    pid: str
+    sizes: tuple[int, ...]
+
+    def __new__(cls, decider: _Decider, row: int, pid: str, sizes: tuple[int, ...]) -> Width:
+        out = super().__new__(cls, max(sizes))
+        out.decider, out.row, out.pid, out.sizes = decider, row, pid, sizes
+        return out
+
+    def __reduce__(self) -> Any:
+        return (int, (int(self),))
+
+    def mask(self, dtype: Any) -> jax.Array:
+        """The channel mask `[max width]` for the current architecture."""
+        coefs = self.decider.coefs(self.row, len(self.sizes))
+        channel = jnp.arange(int(self))
+        keep = jnp.stack([channel < c for c in self.sizes]).astype(dtype)  # [K, C]
+        return jnp.einsum("k,kc->c", coefs.astype(dtype), keep)
+
+
+def is_width(candidates: list[Any]) -> bool:
+    """Whether a `oneof` chooses a width: all candidates positive ints (no bools)."""
+    return bool(candidates) and all(type(c) is int and c > 0 for c in candidates)
+
+
+def interceptor(next_fun: Any, args: Any, kwargs: Any, context: Any) -> Any:
+    """Masks the output channels of a module whose `features` is a :class:`Width`."""
+    out = next_fun(*args, **kwargs)
+    if context.method_name != "__call__":
+        return out
+    width = getattr(context.module, "features", None)
+    if not isinstance(width, Width) or not isinstance(out, jax.Array | jax.core.Tracer):
+        return out
+    if out.shape[-1] != int(width):
+        raise ValueError(
+            f"width decision {width.pid!r} (candidates {list(width.sizes)}) sets "
+            f"{type(context.module).__name__}.features, but the module's output has "
+            f"{out.shape[-1]} channels, not {int(width)}; a supernet masks the last axis "
+            "of a module's output by its `features`"
+        )
+    path = "/".join(p for p in context.module.scope.path if not SCOPE.match(p))
+    width.decider.net._width_sites.setdefault(path, width.row)
+    return out * width.mask(out.dtype)
