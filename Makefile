@@ -17,7 +17,7 @@ test: $(VENV)/.installed
 	$(PY) -m ruff format --check morphax tests benchmarks examples tools
 	$(PY) -m ruff check morphax tests benchmarks examples tools
 	$(PY) -m mypy
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 # Fast feedback: lint, and every test not marked slow (doctests included), stop at the first failure.
 test-fast: $(VENV)/.installed

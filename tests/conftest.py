@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 from morphax.testing import strategies
@@ -18,3 +22,21 @@ has_hyper = strategies.has_hyper
 
 #: Random programs with at least one hyper-value: static search spaces.
 spaces = strategies.spaces(max_leaves=8)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One local Ray for the session's Ray tests (they share an xdist group):
+    2 CPUs, no dashboard, its files under the session's tmp dir. Its GCS
+    address, for driver subprocesses that join it."""
+    ray = pytest.importorskip("ray", reason="the Ray tests need ray: pip install 'morphax[ray]'")
+    temp = tmp_path_factory.mktemp("ray")
+    if len(str(temp)) > 60:  # Ray's socket paths under it must stay under 108 bytes
+        temp = Path(tempfile.mkdtemp(prefix="mxray"))
+    info = ray.init(
+        num_cpus=2, include_dashboard=False, _temp_dir=str(temp), logging_level="WARNING"
+    )
+    try:
+        yield info.address_info["gcs_address"]
+    finally:
+        ray.shutdown()

@@ -345,15 +345,21 @@ class Ray:
         ray, search = d.ray, d.search
         poll = d.channel.poll.remote()
         exhausted = False
-        while True:
+
+        def fill() -> None:
+            """Asks for trials up to W in flight (ordered: W asked and not told)."""
+            nonlocal exhausted
             while not exhausted and (len(d.order) if self.ordered else len(d.running)) < width:
                 trial = search.ask()
                 if trial is None:
                     exhausted = True
-                    break
+                    return
                 d.submit(trial)
                 if self.ordered:
                     d.order.append(trial)
+
+        while True:
+            fill()
             if not d.running:
                 return
             ready, _ = ray.wait([poll, *d.running], num_returns=1)
@@ -388,6 +394,7 @@ class Ray:
             while d.order and id(d.order[0]) in d.ready:
                 trial = d.order.popleft()
                 d.ready.pop(id(trial))()
+                fill()  # proposal k right after feedback k - W, before feedback k - W + 1
                 yield trial
 
     def _died(self, d: _Driver, run: _Run, error: BaseException) -> Callable[[], None] | None:
