@@ -137,6 +137,14 @@ def _add_search_parser(sub: Any) -> None:
         help="seed of the algorithm, the splits and training (default 0)",
     )
     add("--plot", default=None, help="plot file (default next to the study file)")
+    add(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="train N children at once on Ray (mx.backends.Ray, N in flight, a CPU each): "
+        "starts a local Ray, or joins the cluster at $RAY_ADDRESS; needs pip install "
+        "'morphax[ray]' (default: one at a time, in this process)",
+    )
     s.set_defaults(fn=cmd_search)
 
 

@@ -49,11 +49,13 @@ def _run(search: Any, ctx: _Context, out: TextIO) -> int:
     bar: Progress | None = None
     current: Any = None
     try:
-        for trial in search:
+        trials = search if args.workers is None else search.map(ctx.evaluate, backend=_ray(args))
+        for trial in trials:
             current = trial
             if bar is None:  # the study's earlier trials are known once iteration starts
                 bar = Progress(args.trials, done=_counted(search.trials))
-            ctx.evaluate(trial)
+            if args.workers is None:
+                ctx.evaluate(trial)
             note = f"trial {trial.id} {trial.status}"
             bar.update(_counted(search.trials), _best_so_far(search.trials), note)
     except KeyboardInterrupt:
@@ -65,6 +67,16 @@ def _run(search: Any, ctx: _Context, out: TextIO) -> int:
         if search.store is not None:
             search.store.close()  # checkpoints the WAL: the study file stands alone
     return _summary(args.store, search.name, out, plot=args.plot)
+
+
+def _ray(args: argparse.Namespace) -> Any:
+    """The backend of --workers N: N trials in flight on Ray."""
+    import morphax as mx
+
+    try:
+        return mx.backends.Ray(max_in_flight=args.workers)
+    except ImportError as e:
+        raise CLIError(f"--workers {args.workers}: {e}") from None
 
 
 def _interrupted(args: argparse.Namespace, trial: Any, done: int, out: TextIO) -> None:
