@@ -40,3 +40,20 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield info.address_info["gcs_address"]
     finally:
         ray.shutdown()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`--dist loadgroup` on pytest 9: xdist (3.8) suffixes a grouped test's
+    node id with `@group` by setting `item._nodeid`, which pytest 9 no longer
+    reads; set the id it reads, so that the Ray tests share one worker."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        marks = [
+            m.args[0] if m.args else m.kwargs.get("name") for m in item.iter_markers("xdist_group")
+        ]
+        if marks and "@" not in item.nodeid and hasattr(item, "_id"):
+            from _pytest.nodeid import coerce_node_id
+
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(sorted(map(str, marks)))}")

@@ -65,8 +65,8 @@ class _Driver:
     ray: Any
     search: Search
     channel: Any
-    box: list[Any]
-    options: dict[str, Any]
+    run: str  # the channel actor's name
+    task: Any  # the remote function, with the trial's resources
     running: dict[Any, _Run] = field(default_factory=dict)  # task ref -> run
     by_key: dict[str, Trial] = field(default_factory=dict)
     drained: Counter[str] = field(default_factory=Counter)  # step reports stored, by key
@@ -80,7 +80,7 @@ class _Driver:
     def submit_run(self, run: _Run) -> None:
         t = run.trial
         payload = Payload(run.key, t.id, t.dna, list(t.steps), t.attempts, t.checkpoint_dir)
-        ref = _task(self.ray).options(**self.options).remote(self.box, payload, self.channel)
+        ref = self.task.remote(self.run, payload)
         self.running[ref] = run
         self.by_key[run.key] = t
 
@@ -288,6 +288,7 @@ class Ray:
         return int(self.xla_threads)
 
     def _context(self, ray: Any, search: Search, evaluate: Evaluate) -> list[Any]:
+        """[the Context, put once]: the channel actor hands it to workers."""
         try:
             ray.cloudpickle.dumps(evaluate)
         except Exception as e:
@@ -302,9 +303,8 @@ class Ray:
             search.objective,
             search.early_stopping is not None,
             self._threads(),
-            uuid.uuid4().hex,
         )
-        return [ray.put(context)]  # in a list: the worker fetches it once, not per task
+        return [ray.put(context)]  # in a list: a reference, not the value
 
     # -- the driver loop ---------------------------------------------------------------
 
@@ -328,12 +328,12 @@ class Ray:
         box = self._context(ray, search, evaluate)
         if self.errors == "fail":
             catch = (Exception,)
-        _task(ray)
-        options: dict[str, Any] = {
-            "num_cpus": self.num_cpus_per_trial,
-            "num_gpus": self.num_gpus_per_trial,
-        }
-        driver = _Driver(ray, search, _REMOTE["channel"].remote(), box, options)
+        task = _task(ray).options(
+            num_cpus=self.num_cpus_per_trial, num_gpus=self.num_gpus_per_trial
+        )
+        run = f"morphax-{uuid.uuid4().hex}"
+        channel = _REMOTE["channel"].options(name=run).remote(box)
+        driver = _Driver(ray, search, channel, run, task)
         try:
             yield from self._drive(driver, width, catch)
         finally:

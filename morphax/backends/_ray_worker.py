@@ -28,7 +28,6 @@ class Context:
     objective: Any
     early_stopping: bool
     threads: int | None  # CPUs a worker is pinned to (XLA sizes its thread pool by them)
-    run: str  # one run of the backend: workers pin their CPUs once per run
 
 
 class Payload(NamedTuple):
@@ -61,13 +60,17 @@ class Channel:
     CPU slots, so that workers on one node pin distinct CPUs.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, box: list[Any]) -> None:
+        self.box = box  # [the search's Context, put once]
         self.reports: list[tuple[str, int, dict[str, float]]] = []
         self.questions: list[tuple[str, int]] = []
         self.waiting: dict[tuple[str, int], asyncio.Future[bool]] = {}
         self.news = asyncio.Event()
         self.slots: dict[str, dict[int, int]] = {}  # node -> {pid: slot}
         self.pids: dict[str, tuple[str, int]] = {}  # trial key -> (node, pid)
+
+    async def context(self) -> list[Any]:
+        return self.box
 
     async def report(self, key: str, step: int, metrics: dict[str, float]) -> None:
         self.reports.append((key, step, metrics))
@@ -112,18 +115,20 @@ class Channel:
         self.slots.get(node, {}).pop(pid, None)
 
 
-_CONTEXTS: dict[str, Context] = {}  # by object ref, in a worker process
+_CONTEXTS: dict[str, tuple[Context, Any]] = {}  # by run, in a worker process
 _PINNED: dict[str, Any] = {}  # "run": the run this process was pinned for
 _ALL_CPUS: list[int] = []
 
 
-def _context(ray: Any, ref: Any) -> Context:
-    key = ref.hex()
-    context = _CONTEXTS.get(key)
-    if context is None:
+def _context(ray: Any, run: str) -> tuple[Context, Any]:
+    """The context of run `run` and its channel, fetched once per worker process."""
+    found = _CONTEXTS.get(run)
+    if found is None:
         _CONTEXTS.clear()  # one search at a time per worker process
-        context = _CONTEXTS[key] = ray.get(ref)
-    return context
+        channel = ray.get_actor(run)
+        (ref,) = ray.get(channel.context.remote())
+        found = _CONTEXTS[run] = (ray.get(ref), channel)
+    return found
 
 
 def pin(ray: Any, threads: int, channel: Any, key: str, run: str) -> None:
@@ -156,15 +161,18 @@ def _portable(error: BaseException) -> BaseException:
     return error
 
 
-def run_trial(box: list[Any], payload: Payload, channel: Any) -> Result:
-    """The body of one trial's task: `evaluate(trial)` on a live stand-in trial."""
+def run_trial(run: str, payload: Payload) -> Result:
+    """The body of one trial's task: `evaluate(trial)` on a live stand-in trial.
+
+    `run` names the run's channel actor, which holds the context: a task's
+    arguments are two small values."""
     import ray
 
     from ..tuning import RemoteSink, outcome, remote_trial
 
-    context = _context(ray, box[0])
+    context, channel = _context(ray, run)
     if context.threads is not None:
-        pin(ray, context.threads, channel, payload.key, context.run)
+        pin(ray, context.threads, channel, payload.key, run)
     sent = 0
 
     def on_step(step: int, metrics: dict[str, float]) -> None:
