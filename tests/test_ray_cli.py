@@ -37,7 +37,8 @@ def test_search_with_workers_trains_on_ray_and_resumes(tmp_path: Path) -> None:
     code, out = run(["search", *FAST, "--trials", "4", "--store", str(path), "--workers", "2"])
     assert code == 0, out  # resumed: one more trial
     trials = mx.load_study(path, "cnn-random-0").trials
-    assert [t.status for t in trials] == ["completed"] * 4
+    counted = [t for t in trials if not (t.reason or "").startswith("duplicate of")]
+    assert [t.status for t in counted] == ["completed"] * 4  # a tiny space: duplicates are reused
 
 
 def test_workers_must_be_a_positive_count() -> None:
