@@ -286,7 +286,8 @@ class Search(_Journal, _Parallel):
 
         Args:
             evaluate: a function of a trial (one a worker can run, for remote backends).
-            backend: where trials run; `mx.backends.Local()` (default): here, one at a time.
+            backend: where trials run; `mx.backends.Local()` (default): here, one at a
+                time; `mx.backends.Ray(...)`: on Ray workers, several at once.
             catch: exception types that fail a trial instead of ending the
                 search; None (default): the `catch` given to `mx.search`.
         """
