@@ -30,6 +30,38 @@ _LAZY = {
     "Verification": "_verify",
 }
 
+# -- the strategies and the search loop --------------------------------------------
+if TYPE_CHECKING:
+    from ._checkpoints import enable_compilation_cache as enable_compilation_cache
+    from ._darts import DARTS as DARTS
+    from ._darts import GDAS as GDAS
+    from ._enas import ENAS as ENAS
+    from ._result import SearchResult as SearchResult
+    from ._search import search as search
+    from ._spos import RSPS as RSPS
+    from ._spos import SPOS as SPOS
+    from ._strategies import Optimizers as Optimizers
+    from ._strategies import Program as Program
+    from ._strategies import SearchState as SearchState
+    from ._strategies import Strategy as Strategy
+
+_LAZY.update(
+    {
+        "DARTS": "_darts",
+        "GDAS": "_darts",
+        "ENAS": "_enas",
+        "RSPS": "_spos",
+        "SPOS": "_spos",
+        "Optimizers": "_strategies",
+        "Program": "_strategies",
+        "SearchState": "_strategies",
+        "Strategy": "_strategies",
+        "SearchResult": "_result",
+        "search": "_search",
+        "enable_compilation_cache": "_checkpoints",
+    }
+)
+
 __all__ = sorted(_LAZY)
 
 

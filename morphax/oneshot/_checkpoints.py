@@ -40,7 +40,7 @@ def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> str 
         >>> from morphax.oneshot import enable_compilation_cache
         >>> d = enable_compilation_cache(tempfile.mkdtemp())
     """
-    current = jax.config.jax_compilation_cache_dir
+    current = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]
     if path is None:
         if current:
             return str(current)
@@ -50,7 +50,8 @@ def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> str 
     if current != path:
         jax.config.update("jax_compilation_cache_dir", path)
     # Cache executables whose compile took 0.2 s or more (JAX's default: 1 s).
-    if jax.config.jax_persistent_cache_min_compile_time_secs > 0.2:
+    min_secs = jax.config.jax_persistent_cache_min_compile_time_secs  # type: ignore[attr-defined]
+    if min_secs > 0.2:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     return path
 
@@ -102,10 +103,10 @@ class Checkpoint:
         leaves, treedef = jax.tree.flatten(like)
         with ocp.StandardCheckpointer() as c:
             saved = c.restore(os.path.join(self.root, meta["state"]))
-        if len(saved) != len(leaves):
+        if len(saved) != sum(1 for a in leaves if np.size(a)):
             raise ValueError(f"the checkpoint at {self.root!r} does not fit this search's state")
         restored = [
-            jax.numpy.asarray(np.asarray(saved[f"{i:05d}"]), dtype=a.dtype)
+            jax.numpy.asarray(np.asarray(saved[f"{i:05d}"]), dtype=a.dtype) if np.size(a) else a
             for i, a in enumerate(leaves)
         ]
         dnas = [from_json(d) for d in meta["dnas"]]
@@ -117,7 +118,8 @@ class Checkpoint:
         os.makedirs(self.root, exist_ok=True)
         name = f"state-{len(history):05d}"
         leaves = jax.device_get(jax.tree.leaves(state))
-        tree = {f"{i:05d}": np.asarray(a) for i, a in enumerate(leaves)}
+        # orbax refuses empty arrays: those come back from the state's shapes
+        tree = {f"{i:05d}": np.asarray(a) for i, a in enumerate(leaves) if np.size(a)}
         with ocp.StandardCheckpointer() as c:
             c.save(os.path.join(self.root, name), tree, force=True)
         meta = {

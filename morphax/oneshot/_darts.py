@@ -255,7 +255,7 @@ class DartsProgram(WeightedProgram):
                 )
                 state = self.arch_update(state, g)
                 metrics["arch_loss"] = v_loss
-            state, m = self.weight_step(state, mixed(state, state.alpha), *batch, k_w)
+            state, m = self.weight_step(state, mixed(state, state.alpha), batch[0], batch[1], k_w)
             return state._replace(step=state.step + 1, key=key), {**metrics, **m}
 
         train_step.__name__ = "oneshot_darts_step"
@@ -294,14 +294,17 @@ class GdasProgram(WeightedProgram):
                         state.params,
                         state.model_state,
                         hard(state, alpha, g_a, i_a),
-                        *valid,
+                        valid[0],
+                        valid[1],
                         k_arch,
                     )[0]
 
                 v_loss, g = jax.value_and_grad(objective)(state.alpha)
                 state = self.arch_update(state, g)
                 metrics["arch_loss"] = v_loss
-            state, m = self.weight_step(state, hard(state, state.alpha, g_w, i_w), *batch, k_w)
+            state, m = self.weight_step(
+                state, hard(state, state.alpha, g_w, i_w), batch[0], batch[1], k_w
+            )
             return state._replace(step=state.step + 1, key=key), {**metrics, **m}
 
         train_step.__name__ = "oneshot_gdas_step"

@@ -107,9 +107,9 @@ class EnasProgram(SinglePathProgram):
         for _ in range(tries):
             key, s = self.ctrl.draw(c.params, c.key)
             c = c._replace(key=key)
-            path = np.asarray(s.indices, np.int32)
-            if self.sn.is_valid(self.dna_of(path)):
-                return state._replace(controller=c), (path, s)
+            dna = self.sn.spec.from_array((np.asarray(s.indices), np.asarray(s.values)))
+            if self.sn.is_valid(dna):
+                return state._replace(controller=c), (self.path_of(dna), s)
         raise RuntimeError(f"the ENAS controller drew no valid path in {tries} draws")
 
     def sample(self, state: SearchState, rng: np.random.Generator) -> tuple[SearchState, Any]:
@@ -135,8 +135,8 @@ class EnasProgram(SinglePathProgram):
         self, state: SearchState, valid: Any, batch_size: int
     ) -> tuple[DNA, dict[str, float]]:
         logits = np.asarray(state.controller.params["logits"])
-        path = np.argmax(np.where(self.layout.valid, logits, -np.inf), axis=-1).astype(np.int32)
-        dna = self.dna_of(path)
+        best = np.argmax(np.where(self.layout.valid, logits, -np.inf), axis=-1) + self.layout.offset
+        dna = self.sn.spec.from_array((best.astype(np.int32), np.zeros(len(best), np.float32)))
         if not self.sn.is_valid(dna):
             draws = []
             for _ in range(self.strategy.derive_samples):

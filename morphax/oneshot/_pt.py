@@ -29,13 +29,32 @@ def order(prog: Program, seed: int) -> list[int]:
     return [rows[i] for i in rng.permutation(len(rows))]
 
 
+def completable(prog: Program, state: SearchState, row: int, c: int, *, tries: int = 64) -> bool:
+    """Whether fixing `row` to `c` (beside the rows fixed already) leaves a path
+    that `sn.is_valid` accepts (so the selection never ends on, e.g., an
+    all-`none` NAS-Bench-201 cell)."""
+    decided = np.asarray(state.decided)
+    fixed = np.argmax(np.asarray(state.projection), axis=-1)
+    rng = np.random.default_rng([row, c])
+    for _ in range(tries):
+        path = prog.uniform_path(rng)
+        path = np.where(decided, fixed, path)
+        path[row] = c
+        if prog.sn.is_valid(prog.dna_of(path)):
+            return True
+    return False
+
+
 def perturbations(
     prog: Program, state: SearchState, row: int, valid: Any, batch_size: int
 ) -> dict[int, float]:
-    """`{candidate: validation accuracy of the supernet without it}` for one row."""
+    """`{candidate: validation accuracy of the supernet without it}` for one row
+    (candidates that would leave no valid path are left out)."""
     base = np.asarray(arch_weights(state, prog.mask))
     out = {}
     for c in np.flatnonzero(prog.mask[row]):
+        if not completable(prog, state, row, int(c)):
+            continue
         w = base.copy()
         w[row, c] = 0.0
         out[int(c)] = prog.accuracy(state, w, "weights", valid, batch_size)[0]

@@ -153,15 +153,12 @@ class SinglePathProgram(Program):
 
     def __init__(self, strategy: Strategy, sn: Any, steps_per_epoch: int, epochs: int) -> None:
         super().__init__(strategy, sn, steps_per_epoch, epochs)
-        counts = self.mask.sum(axis=1)
-        if not (self.mask == (np.arange(self.k)[None, :] < counts[:, None])).all():
-            raise ValueError("sn.mask must have each row's candidates first, padding last")
         Arch = arch_cls()
 
         def train_step(state: SearchState, batch: Any, valid: Any, path: Any) -> Any:
             del valid
             key, k_w = jax.random.split(state.key)
-            state, m = self.weight_step(state, Arch(index=path), *batch, k_w)
+            state, m = self.weight_step(state, Arch(index=path), batch[0], batch[1], k_w)
             return state._replace(step=state.step + 1, key=key), m
 
         train_step.__name__ = "oneshot_single_path_step"

@@ -17,6 +17,7 @@ stays 0.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -231,6 +232,8 @@ class Program:
         self.w_opt = strategy.optimizers.weights(self.steps_per_epoch * self.epochs)
         self.a_opt = strategy.optimizers.arch()
         self._eval_fns: dict[str, Any] = {}
+        model = getattr(sn, "model", None)
+        self.takes_train = not callable(model) or "train" in inspect.signature(model).parameters
 
     # -- pieces the strategies share -------------------------------------------
 
@@ -241,7 +244,8 @@ class Program:
         variables = {"params": params, **model_state}
         mutable = list(model_state) if (train and model_state) else False
         rngs = None if key is None else {"dropout": key}
-        out = self.sn.apply(variables, x, arch=arch, train=train, mutable=mutable, rngs=rngs)
+        kw = {"train": train} if self.takes_train else {}
+        out = self.sn.apply(variables, x, arch=arch, mutable=mutable, rngs=rngs, **kw)
         if mutable:
             logits, updates = out
             return logits, {**model_state, **updates}
@@ -279,7 +283,8 @@ class Program:
         """The initial state: the supernet's variables, logits `1e-3 * N(0, 1)` (DARTS)."""
         key = jnp.asarray(key, jnp.uint32)
         k_init, k_alpha, k_next = jax.random.split(key, 3)
-        variables = dict(self.sn.init(k_init, x))
+        init = jax.jit(self.sn.init)  # one compile, not one per eager op
+        variables = dict(init(k_init, jnp.asarray(x)))
         params = variables.pop("params", {})
         alpha = 1e-3 * jax.random.normal(k_alpha, (self.n, self.k), jnp.float32)
         alpha = jnp.where(self.mask, alpha, 0.0)
@@ -359,12 +364,12 @@ class Program:
 
     def path_of(self, dna: DNA) -> np.ndarray:
         """The `[n]` path (candidate per row) of a DNA; inactive rows 0."""
-        arr = self.sn.spec.to_array(dna)
-        return np.where(arr.mask, arr.indices, 0).astype(np.int32)
+        return np.asarray(self.sn.path(dna), np.int32)
 
     def dna_of(self, path: np.ndarray) -> DNA:
-        n = len(path)
-        dna: DNA = self.sn.spec.from_array((np.asarray(path, np.int32), np.zeros(n, np.float32)))
+        """The DNA of a `[n]` path (what `sn.export` gives for its one-hot)."""
+        onehot = np.asarray(path)[:, None] == np.arange(self.k)[None, :]
+        dna: DNA = self.sn.export(np.where(self.mask, onehot.astype(np.float32), -np.inf))
         return dna
 
     def child_metrics(
@@ -373,15 +378,7 @@ class Program:
         acc, loss = self.accuracy(state, self.path_of(dna), "index", valid, batch_size)
         return {"valid_accuracy": acc, "valid_loss": loss}
 
-    def uniform_path(self, rng: np.random.Generator, *, tries: int = 1000) -> np.ndarray:
-        """A uniformly drawn valid single path (invalid ones, e.g. an all-`none`
-        NAS-Bench-201 cell, are drawn again)."""
-        counts = self.mask.sum(axis=1)
-        for _ in range(tries):
-            path = (rng.random(self.n) * counts).astype(np.int32)
-            path = np.minimum(path, counts - 1)
-            if self.sn.is_valid(self.dna_of(path)):
-                return path
-        raise RuntimeError(
-            f"no valid single path in {tries} uniform draws; sn.is_valid rejects them all"
-        )
+    def uniform_path(self, rng: np.random.Generator) -> np.ndarray:
+        """The path of a uniformly drawn DNA that `sn.is_valid` accepts (invalid
+        ones, e.g. an all-`none` NAS-Bench-201 cell, are drawn again)."""
+        return self.path_of(self.sn.random_dna(rng))

@@ -35,6 +35,14 @@ def record_unit(
         progress=False,
     )
     try:
+        s.study()  # opens the study: its trials so far are in s.trials
+        for t in s.trials:
+            if t.id <= len(dnas) and t.status == "completed" and t.dna != dnas[t.id - 1]:
+                raise ValueError(
+                    f"study {name!r} in {s.store.path!r} holds another search: its trial "
+                    f"#{t.id} has DNA {t.dna!r} where this search exported {dnas[t.id - 1]!r}; "
+                    "pass another `name` (or `store`) for this search"
+                )
         for dna in dnas:
             s.enqueue(dna)
         trial = s.ask()

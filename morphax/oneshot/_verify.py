@@ -60,13 +60,22 @@ class Verification:
 
 
 def _maxdiff(a: Any, b: Any) -> float:
+    """The largest |a - b|; where `a` (the supernet's) is wider, `b` padded with zeros.
+
+    The supernet's arrays are at the largest width: the child's channels are
+    the first ones, and the others must be zeros (a following layer sees
+    them).
+    """
     la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
     if len(la) != len(lb):
         return float("inf")
     out = 0.0
     for x, y in zip(la, lb, strict=True):
-        if np.shape(x) != np.shape(y):
+        sx, sy = np.shape(x), np.shape(y)
+        if len(sx) != len(sy) or any(c > s for c, s in zip(sy, sx, strict=True)):
             return float("inf")
+        if sx != sy:
+            y = jnp.pad(jnp.asarray(y), [(0, s - c) for s, c in zip(sx, sy, strict=True)])
         if np.size(x):
             out = max(out, float(jnp.max(jnp.abs(jnp.asarray(x, jnp.float32) - jnp.asarray(y)))))
     return out
@@ -90,7 +99,7 @@ def verify(sn: Supernet, variables: Any, x: Any, *, num: int, seed: int) -> Veri
     diffs = {False: 0.0, True: 0.0, None: 0.0}
     for train in modes:
         kw: dict[str, Any] = {} if train is None else {"train": train}
-        if train:
+        if state:
             kw["mutable"] = state
         run = jax.jit(lambda v, x, w, kw=kw: sn.apply(v, x, arch=Arch(weights=w), **kw))
         for dna in dnas:
@@ -98,7 +107,7 @@ def verify(sn: Supernet, variables: Any, x: Any, *, num: int, seed: int) -> Veri
             cv = sn.child_variables(variables, dna)
             got = run(variables, x, jnp.asarray(sn.one_hot(dna)))
             want = jax.jit(lambda v, x, child=child, kw=kw: child.apply(v, x, **kw))(cv, x)
-            if train:
+            if state:
                 (y_sn, upd_sn), (y_c, upd_c) = got, want
                 merged = {**_plain(variables), **_plain(upd_sn)}
                 upd_sn = {c: sn.child_variables(merged, dna)[c] for c in _plain(upd_c)}

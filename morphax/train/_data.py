@@ -142,9 +142,19 @@ class Dataset:
         return (tuple(sorted(leaves.items())), self.y.shape[1:], str(self.y.dtype))
 
     def take(self, index: np.ndarray | slice) -> Dataset:
+        """The examples at `index` (a slice, integer or boolean array) as a Dataset."""
         return Dataset(
             _take(self.x, index), self.y[index], self.num_classes, self.name, self.classes
         )
+
+    def __getitem__(self, index: np.ndarray | slice) -> Dataset:
+        """`ds[:128]`, `ds[idx]`: :meth:`take` (a single example is not a Dataset)."""
+        if isinstance(index, int | np.integer):
+            raise TypeError(
+                f"{self.name}: index a Dataset with a slice or an index array, e.g. "
+                f"ds[{index}:{index + 1}], not the int {index}"
+            )
+        return self.take(index)
 
     def shuffle(self, seed: int) -> Dataset:
         return self.take(np.random.default_rng(seed).permutation(len(self)))
