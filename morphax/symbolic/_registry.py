@@ -76,6 +76,7 @@ OWN_MODULES: dict[str, str] = {
     "morphax.spaces.MLP": "morphax.spaces.cnn",
     "morphax.spaces.NB201Cell": "morphax.spaces.nasbench201_net",
     "morphax.spaces.NB201Net": "morphax.spaces.nasbench201_net",
+    "morphax.spaces.NB201SearchNet": "morphax.spaces.nasbench201_search",
     "morphax.spaces.nasbench201.Cell": "morphax.spaces.nasbench201",
 }
 
