@@ -201,3 +201,22 @@ def test_workers_are_pinned_to_their_cpu_share() -> None:
     search = mx.search(SPACE, Random(seed=0), num_trials=4)
     search.run(busy, backend=mx.backends.Ray(max_in_flight=2))
     assert {t.metrics["cpus"] for t in search.trials if t.metrics} == {1.0}
+
+
+def train_one_epoch(program: Any) -> float:
+    """The README's stand-in for a user's epoch: a deterministic score of the child."""
+    return float(program["a"] + program["b"]) / 10
+
+
+def test_the_readme_ray_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme[readme.index("### Parallel trials on Ray") :]
+    code = block.split("```python", 1)[1].split("```", 1)[0]
+    assert "num_trials=200" in code
+    code = code.replace("num_trials=200", "num_trials=12")  # the same code, a shorter study
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"mx": mx, "space": SPACE, "train_one_epoch": train_one_epoch}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    study = mx.load_study(tmp_path / "study.db", "nas")
+    assert len(study.trials) == 12 and all(t.status == "completed" for t in study.trials)
+    assert any(t.steps for t in study.trials)  # step reports went through the actor
