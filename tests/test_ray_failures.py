@@ -65,6 +65,52 @@ def test_with_no_retries_a_killed_worker_s_trial_fails_and_the_search_goes_on(
     assert "retries=0" in trials[1].reason
 
 
+def _rows(path: Path) -> list[tuple[Any, ...]]:
+    return [(t.id, t.dna, t.status, t.reward) for t in mx.load_study(path).trials]
+
+
+def _evolution() -> RegularizedEvolution:
+    return RegularizedEvolution(population_size=4, tournament_size=2, seed=7)
+
+
+class _Stop(Exception):
+    """Raised by an evaluate to end a search with trials in flight (a crash)."""
+
+
+def crashing_at_5(trial: mx.Trial) -> float:
+    time.sleep(0.05 * (trial.id % 3))
+    if trial.id == 5:
+        raise _Stop("the driver goes down at trial #5")
+    return reward(trial)
+
+
+def killed_at_3(trial: mx.Trial) -> float:
+    if trial.id == 3 and trial.attempts == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05 * (trial.id % 3))
+    return reward(trial)
+
+
+def test_ordered_mode_is_the_same_study_through_a_retry_and_a_crash(tmp_path: Path) -> None:
+    backend = mx.backends.Ray(max_in_flight=2, ordered=True, retries=1)
+    clean = tmp_path / "clean.db"
+    mx.search(SPACE, _evolution(), num_trials=10, store=clean).run(reward, backend=backend)
+    # A worker SIGKILLed on trial #3: retried, and the study is unchanged.
+    retried = tmp_path / "retried.db"
+    mx.search(SPACE, _evolution(), num_trials=10, store=retried).run(killed_at_3, backend=backend)
+    assert _rows(retried) == _rows(clean)
+    assert mx.load_study(retried).trials[2].attempts == 2
+    # The search ends on an exception with trials in flight; a rerun resumes to the same study.
+    crashed = tmp_path / "crashed.db"
+    with pytest.raises(_Stop):
+        mx.search(SPACE, _evolution(), num_trials=10, store=crashed).run(
+            crashing_at_5, backend=backend
+        )
+    assert any(t.status == "pending" for t in mx.load_study(crashed).trials)
+    mx.search(SPACE, _evolution(), num_trials=10, store=crashed).run(reward, backend=backend)
+    assert _rows(crashed) == _rows(clean)
+
+
 _DRIVER = """
 import random, sys, time
 import morphax as mx
