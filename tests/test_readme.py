@@ -56,3 +56,17 @@ def test_readme_everyday_example_runs() -> None:
     exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
     best = namespace["search"].best()  # type: ignore[attr-defined]
     assert abs(best.program["x"] - 1) < 0.1
+
+
+def test_readme_oneshot_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import morphax as mx
+
+    text = README.read_text()
+    block = text[text.index("## Weight sharing") :].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+    result = namespace["result"]
+    study = mx.load_study(tmp_path / "study.db", "darts-pt")
+    assert [t.dna for t in study.completed] == result.dnas  # type: ignore[attr-defined]
+    assert os.listdir(tmp_path / "darts-ckpt")
