@@ -130,6 +130,18 @@ class _SearchCell(nn.Module):
         return nodes[-1]
 
 
+class _CellBody(nn.Module):
+    """One search cell with `train` as a field: the body that `nn.remat` and
+    `nn.scan` wrap (scan's carry is the feature map)."""
+
+    batch_norm: str
+    train: bool
+
+    @nn.compact
+    def __call__(self, x: jax.Array, _: None = None) -> tuple[jax.Array, None]:
+        return _SearchCell(self.batch_norm, name="cell")(x, self.train), None
+
+
 def _zero_output(ops: Sequence[int]) -> bool:
     """Whether the cell's output is identically zero: node 3 reached only through `none`."""
     zero = [False, True, True, True]
@@ -149,6 +161,8 @@ class NB201SearchNet(nn.Module):
     cells_per_stage: int = 5
     num_classes: int = 10
     batch_norm: str = "search"
+    scan: bool = False
+    remat: bool = False
 
     def __mx_dna_spec__(self) -> DNASpec:
         """The DNASpec (that of `cell_space()`), so a supernet need not trace the network."""
@@ -171,10 +185,29 @@ class NB201SearchNet(nn.Module):
             width = self.channels * 2**stage
             if stage > 0:
                 x = _Reduction(width, name=f"reduce{stage}")(x, train)
-            for i in range(self.cells_per_stage):
-                x = _SearchCell(self.batch_norm, name=f"stage{stage}_cell{i}")(x, train)
+            x = self._cells(stage, x, train)
         x = nn.relu(_norm(x, train, "train", name="last_bn"))
         return nn.Dense(self.num_classes, name="classifier")(jnp.mean(x, axis=(1, 2)))
+
+    def _cells(self, stage: int, x: jax.Array, train: bool) -> jax.Array:
+        """The stage's cells: unrolled, or one `nn.scan` over them; `remat` recomputes
+        each cell's activations in the backward pass instead of keeping them."""
+        if not (self.scan or self.remat):
+            for i in range(self.cells_per_stage):
+                x = _SearchCell(self.batch_norm, name=f"stage{stage}_cell{i}")(x, train)
+            return x
+        body: type[_CellBody] = nn.remat(_CellBody) if self.remat else _CellBody
+        if self.scan:
+            cells = nn.scan(
+                body,
+                variable_axes={"params": 0, "batch_stats": 0},
+                split_rngs={"params": True},
+                length=self.cells_per_stage,
+            )
+            return cells(self.batch_norm, train, name=f"stage{stage}_cells")(x, None)[0]
+        for i in range(self.cells_per_stage):
+            x = body(self.batch_norm, train, name=f"stage{stage}_cell{i}")(x)[0]
+        return x
 
 
 register(NB201SearchNet, name="morphax.spaces.NB201SearchNet")
@@ -185,6 +218,9 @@ def search_net(
     cells_per_stage: int = 5,
     num_classes: int = 10,
     batch_norm: str = "search",
+    *,
+    scan: bool = False,
+    remat: bool = False,
 ) -> NB201SearchNet:
     """The NAS-Bench-201 network for weight-sharing search (one model code, three modes).
 
@@ -195,6 +231,12 @@ def search_net(
         batch_norm: "search" (the cells' batch norms without affine
             parameters, always on batch statistics: the DARTS / NAS-Bench-201
             search convention) or "train" (affine, running averages).
+        scan: run each stage's cells as one `nn.scan` (parameters stacked on
+            a leading axis): the supernet compiles several times faster, but
+            on CPU its steps were 2-7x slower (issue 10's prototype), so the
+            default is unrolled.
+        remat: recompute each cell's activations in the backward pass
+            (`nn.remat`): much less temporary memory, more compute per step.
 
     Returns:
         An :class:`NB201SearchNet`; `mx.oneshot.supernet(net, x)` makes its
@@ -223,9 +265,14 @@ def search_net(
         raise ValueError(
             f"search_net needs batch_norm in {BATCH_NORMS}, but got batch_norm={batch_norm!r}"
         )
+    for field, flag in (("scan", scan), ("remat", remat)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"search_net needs {field} True or False, but got {field}={flag!r}")
     return NB201SearchNet(
         channels=channels,
         cells_per_stage=cells_per_stage,
         num_classes=num_classes,
         batch_norm=batch_norm,
+        scan=scan,
+        remat=remat,
     )
