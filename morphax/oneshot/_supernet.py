@@ -8,6 +8,7 @@ the architecture arrays (:class:`Arch`) decide how the candidates mix.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -63,6 +64,7 @@ class _Decider:
         self.partial = partial
         self.done = False
         self.met: dict[str, HyperValue] = {}
+        self.masked: dict[int, tuple[Any, Width]] = {}  # id -> (a width-masked output, its width)
 
     def decide(self, hyper: HyperValue, pid: str) -> Any:
         if hyper.name is None:
@@ -201,7 +203,11 @@ class Supernet:
         if hook is not None:
             self.spec: DNASpec = hook()
         else:
-            self._space = trace(model, x_example, **call_kwargs)
+            try:
+                self._space = trace(model, x_example, **call_kwargs)
+            except TypeError as err:  # a value candidate called, say: name the decision
+                _explain(self, err)
+                raise
             self.spec = self._space.spec
         self._static = _static_space(model, self.spec)
         rows = [p for p in self.spec.columns if isinstance(p, Choice) and not p.is_manyof]
@@ -231,7 +237,7 @@ class Supernet:
     def _run(self, arch: Arch | None, method: str, *args: Any, **kwargs: Any) -> Any:
         decider = _Decider(self, arch, self.path_impl, self.partial_channels)
         try:
-            with resolving(decider), nn.intercept_methods(interceptor):
+            with resolving(decider), nn.intercept_methods(functools.partial(interceptor, decider)):
                 module = resolve_fields(self.model)
                 out = getattr(module, method)(*args, **kwargs)
         finally:
@@ -355,6 +361,39 @@ class Supernet:
             f"Supernet({type(self.model).__name__}, rows={self.rows}, "
             f"num_candidates={self.num_candidates}, path_impl={self.path_impl!r})"
         )
+
+
+class _Explorer(_Decider):
+    """Mixes every `oneof` met, rows in the order met (no DNASpec needed)."""
+
+    def decide(self, hyper: HyperValue, pid: str) -> Any:
+        if isinstance(hyper, OneOf):
+            pid = pid if hyper.name is not None else strip_scopes(pid)
+            self.net._row_of.setdefault(pid, len(self.net._row_of))
+        return super().decide(hyper, pid)
+
+
+def _explain(net: Supernet, err: TypeError) -> None:
+    """Raises the supernet's own error (naming a decision) where tracing failed.
+
+    A choice whose candidates are values, called in the model, fails in the
+    trace with Python's error ("'str' object is not callable"); run as a
+    supernet, the same code fails naming the decision and the fix.
+    """
+    net._row_of, net._width_sites = {}, {}
+    decider = _Explorer(net, None, net.path_impl, None)
+
+    def run() -> Any:
+        with resolving(decider), nn.intercept_methods(functools.partial(interceptor, decider)):
+            return resolve_fields(net.model).init(jax.random.key(0), net._x, **net._kw)
+
+    try:
+        jax.eval_shape(run)
+    except (TypeError, ValueError) as own:
+        if str(own).startswith(("decision ", "width decision ")):
+            raise own from err
+    finally:
+        decider.done = True
 
 
 def _static_space(model: Any, spec: DNASpec) -> Any:

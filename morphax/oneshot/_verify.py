@@ -60,7 +60,8 @@ class Verification:
 
 
 def _maxdiff(a: Any, b: Any) -> float:
-    """The largest |a - b|; where `a` (the supernet's) is wider, `b` padded with zeros.
+    """The largest |a - b| (inf where one side only is NaN); where `a` (the supernet's)
+    is wider, `b` padded with zeros.
 
     The supernet's arrays are at the largest width: the child's channels are
     the first ones, and the others must be zeros (a following layer sees
@@ -77,7 +78,11 @@ def _maxdiff(a: Any, b: Any) -> float:
         if sx != sy:
             y = jnp.pad(jnp.asarray(y), [(0, s - c) for s, c in zip(sx, sy, strict=True)])
         if np.size(x):
-            out = max(out, float(jnp.max(jnp.abs(jnp.asarray(x, jnp.float32) - jnp.asarray(y)))))
+            x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+            d = jnp.abs(x - y)  # NaN on one side only is a difference; on both, none
+            same = (x == y) | (jnp.isnan(x) & jnp.isnan(y))
+            d = jnp.where(same, 0.0, jnp.where(jnp.isnan(d), jnp.inf, d))
+            out = max(out, float(jnp.max(d)))
     return out
 
 

@@ -11,13 +11,16 @@ so its kernel's first input rows act as the child's; `child_variables`
 slices every array to the child's shape (the first channels).
 
 A width used otherwise (in arithmetic, as a kernel size or a loop count) is
-the largest value, not mixed: `sn.verify` finds such places.
+the largest value, not mixed: `sn.verify` finds such places. A batch norm
+right after a masked module is masked as well; a norm across channels
+(`LayerNorm`, `GroupNorm`) sees the zeros, so it does not decompose.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -56,21 +59,46 @@ def is_width(candidates: list[Any]) -> bool:
     return bool(candidates) and all(type(c) is int and c > 0 for c in candidates)
 
 
-def interceptor(next_fun: Any, args: Any, kwargs: Any, context: Any) -> Any:
-    """Masks the output channels of a module whose `features` is a :class:`Width`."""
-    out = next_fun(*args, **kwargs)
+def interceptor(decider: _Decider, next_fun: Any, args: Any, kwargs: Any, context: Any) -> Any:
+    """Masks the output channels of a module whose `features` is a :class:`Width`.
+
+    A batch norm over the last axis applied to such a masked output is
+    masked too: it normalizes each channel alone, so the child's channels
+    are unchanged, but its bias (and running mean) would fill the masked
+    ones, which the next layer would see.
+    """
     if context.method_name != "__call__":
-        return out
-    width = getattr(context.module, "features", None)
-    if not isinstance(width, Width) or not isinstance(out, jax.Array | jax.core.Tracer):
+        return next_fun(*args, **kwargs)
+    module = context.module
+    width = getattr(module, "features", None)
+    follows = False
+    if not isinstance(width, Width):
+        width, follows = _masked_input(decider, module, args), True
+    out = next_fun(*args, **kwargs)
+    if width is None or not isinstance(out, jax.Array | jax.core.Tracer):
         return out
     if out.shape[-1] != int(width):
+        if follows:
+            return out
         raise ValueError(
             f"width decision {width.pid!r} (candidates {list(width.sizes)}) sets "
-            f"{type(context.module).__name__}.features, but the module's output has "
+            f"{type(module).__name__}.features, but the module's output has "
             f"{out.shape[-1]} channels, not {int(width)}; a supernet masks the last axis "
             "of a module's output by its `features`"
         )
-    path = "/".join(p for p in context.module.scope.path if not SCOPE.match(p))
+    path = "/".join(p for p in module.scope.path if not SCOPE.match(p))
     width.decider.net._width_sites.setdefault(path, width.row)
-    return out * width.mask(out.dtype)
+    masked = out * width.mask(out.dtype)
+    decider.masked[id(masked)] = (masked, width)
+    return masked
+
+
+def _masked_input(decider: _Decider, module: Any, args: Any) -> Width | None:
+    """The width that masked the input of a per-channel batch norm, if one did."""
+    if not args or not isinstance(module, nn.BatchNorm):
+        return None
+    x = args[0]
+    hit = decider.masked.get(id(x))
+    if hit is None or hit[0] is not x or module.axis not in (-1, jnp.ndim(x) - 1):
+        return None
+    return hit[1]
