@@ -116,6 +116,15 @@ def check_arch(arch: Any, ids: Sequence[str], sizes: Sequence[int], k: int) -> A
             raise TypeError(
                 f"Arch weights must be floats, but got dtype {jnp.result_type(arch.weights)}"
             )
+        weights = _concrete(arch.weights)
+        if weights is not None:
+            for r, size in enumerate(sizes):
+                if np.any(weights[r, size:] != 0):
+                    raise ValueError(
+                        f"Arch weights for decision {ids[r]!r} (row {r}) are {weights[r].tolist()}"
+                        f", but it has {size} candidates: columns {size}..{k - 1} are padding and"
+                        " must be 0 (mask the logits with sn.mask before the softmax)"
+                    )
     if arch.index is not None:
         shape = tuple(np.shape(arch.index))
         if shape != (n,):
