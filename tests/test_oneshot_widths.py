@@ -236,16 +236,21 @@ class _NormAfterWidth(nn.Module):
         x = nn.Dense(features=mx.oneof([4, 8, 16], name="width"), name="wide")(x)
         if self.norm == "layer":
             x = nn.LayerNorm(name="norm")(x)
-        else:
+        elif self.norm == "batch":
             x = nn.BatchNorm(use_running_average=not train, name="norm")(x)
+        else:  # an activation between the width and the batch norm: not masked
+            x = nn.BatchNorm(use_running_average=not train, name="norm")(jnp.tanh(x))
         return nn.Dense(3, name="out")(x)
 
 
-def test_verify_names_where_a_model_does_not_decompose() -> None:
+@pytest.mark.parametrize("norm", ["layer", "tanh_batch"])
+def test_verify_names_where_a_model_does_not_decompose(norm) -> None:
+    """A LayerNorm averages over all 16 channels, the child's over its 4 or 8; a batch norm
+    after an activation fills the masked channels with its bias (the supernet masks only a
+    batch norm right after the masked module)."""
     x = jax.random.normal(jax.random.key(1), (6, 5))
-    sn = mx.oneshot.supernet(_NormAfterWidth("layer"), x)
-    result = sn.verify(sn.init(jax.random.key(0), x), x, num=4)
-    # A LayerNorm averages over all 16 channels, the child's over its 4 or 8.
+    sn = mx.oneshot.supernet(_NormAfterWidth(norm), x)
+    result = sn.verify(random_variables(sn, x), x, num=4)
     assert not result.ok and result.max_diff > 1e-2
     assert result.decision == "width" and result.module == "norm"
     assert sn.spec.to_dict(result.worst_dna)["width"] != 2  # 16: nothing masked
@@ -270,3 +275,49 @@ def test_batch_norm_after_a_width_decomposes() -> None:
     (norm,) = state["intermediates"]["norm"]["__call__"]
     assert norm.shape == (6, 16) and bool(jnp.all(norm[:, 4:] == 0))
     assert bool(jnp.all(jnp.any(norm[:, :4] != 0, axis=0)))
+
+
+class _WideCell(nn.Module):
+    @nn.compact
+    def __call__(self, x: jax.Array, _: None) -> tuple[jax.Array, None]:
+        h = nn.Dense(features=mx.oneof([4, 8, 16], name="hidden"), name="up")(x)
+        h = nn.relu(nn.BatchNorm(use_running_average=False, name="bn")(h))
+        y = nn.Dense(x.shape[-1], name="down")(h)
+        act = mx.oneof(["relu", "tanh"], name="act")
+        return x + mx.dispatch(act, lambda a: nn.relu(y) if a == "relu" else jnp.tanh(y)), None
+
+
+class _ScannedWidths(nn.Module):
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        cells = nn.scan(
+            _WideCell,
+            variable_axes={"params": 0, "batch_stats": 0},
+            split_rngs={"params": True},
+            length=3,
+        )
+        return cells(name="cells")(x, None)[0]
+
+
+@pytest.mark.parametrize("path_impl", ["onehot", "switch"])
+def test_widths_under_scan(path_impl) -> None:
+    """Three scanned cells share one width decision: stacked kernels at the largest width."""
+    x = jax.random.normal(jax.random.key(0), (5, 6))
+    sn = mx.oneshot.supernet(_ScannedWidths(), x, path_impl=path_impl)
+    assert sn.row_ids == ("hidden", "act")
+    variables = random_variables(sn, x)
+    assert variables["params"]["cells"]["up"]["kernel"].shape == (3, 6, 16)
+    for dna in (mx.DNA([0, 1]), mx.DNA([1, 0])):  # widths 4 and 8 of 16
+        child, cv = sn.child(dna), sn.child_variables(variables, dna)
+        assert jax.tree.map(jnp.shape, cv) == jax.tree.map(
+            jnp.shape, jax.eval_shape(child.init, jax.random.key(0), x)
+        )
+        yc, updc = child.apply(cv, x, mutable=["batch_stats"])
+        for arch in (
+            Arch(weights=jnp.asarray(sn.one_hot(dna))),
+            Arch(index=jnp.asarray(sn.path(dna))),
+        ):
+            y, upd = sn.apply(variables, x, arch=arch, mutable=["batch_stats"])
+            assert maxdiff(y, yc) <= 1e-5
+            stats = sn.child_variables({**variables, **upd}, dna)["batch_stats"]
+            assert maxdiff(stats, updc["batch_stats"]) <= 1e-5

@@ -420,8 +420,9 @@ def supernet(
     `@nn.compact` code (like :func:`morphax.trace`). In the supernet every
     `oneof` is mixed: a choice of callables (modules, functions) is called,
     a choice of values is run through :func:`morphax.dispatch`, a choice of
-    ints is a weight-entangled width. `intv`, `floatv` and `manyof` must be
-    pinned with `fixed=`.
+    ints is a weight-entangled width (channel masks; a batch norm right after
+    the masked layer is masked too, see `sn.verify` for what does not
+    decompose). `intv`, `floatv` and `manyof` must be pinned with `fixed=`.
 
     Args:
         model: the model (a space).

@@ -12,8 +12,17 @@ slices every array to the child's shape (the first channels).
 
 A width used otherwise (in arithmetic, as a kernel size or a loop count) is
 the largest value, not mixed: `sn.verify` finds such places. A batch norm
-right after a masked module is masked as well; a norm across channels
-(`LayerNorm`, `GroupNorm`) sees the zeros, so it does not decompose.
+right after a masked module (`Conv -> BatchNorm -> relu`) is masked as
+well; one after an activation is not (its bias fills the masked channels),
+and a norm across channels (`LayerNorm`, `GroupNorm`) sees the zeros: such
+models do not decompose.
+
+A one-hot supernet with widths equals the child within float32 rounding,
+not bit for bit: the first `c` output columns of the supernet's wider
+matmul or convolution are not summed in the same order as the child's
+narrower one (on CPU, XLA's dot kernels block by the output width: plain
+`(x @ w)[:, :8]` differs from `x @ w[:, :8]` in the last bits); zero padding
+of the contracted axis alone was exact.
 """
 
 from __future__ import annotations
