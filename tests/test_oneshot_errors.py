@@ -69,6 +69,26 @@ def test_pinned_hyper_value_runs_and_exports_its_pin() -> None:
     assert float(jnp.max(jnp.abs(got - want))) <= 1e-6
 
 
+class _PinnedManyAndFloat(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        for op in mx.manyof(2, ["relu", "tanh", "gelu"], name="ops", fixed=["gelu", "relu"]):
+            x = getattr(nn, op)(x) if op != "tanh" else jnp.tanh(x)
+        x = x * mx.floatv(0.1, 1.0, name="scale", fixed=0.5)
+        return nn.Dense(features=mx.oneof([2, 4], name="width"))(x)
+
+
+def test_pinned_manyof_and_floatv_export_their_pins() -> None:
+    sn = mx.oneshot.supernet(_PinnedManyAndFloat(), X)
+    assert sn.row_ids == ("width",)
+    dna = sn.export(np.array([[1.0, 0.0]]))
+    assert sn.spec.to_dict(dna) == {"ops": [2, 0], "scale": 0.5, "width": 0}
+    variables = sn.init(jax.random.key(0), X)
+    got = sn.apply(variables, X, arch=Arch(index=jnp.asarray(sn.path(dna))))
+    want = sn.child(dna).apply(sn.child_variables(variables, dna), X)
+    assert float(jnp.max(jnp.abs(got[:, :2] - want))) <= 1e-6
+
+
 # -- candidates neither callable nor dispatched ---------------------------------------
 
 
