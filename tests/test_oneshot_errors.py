@@ -332,3 +332,11 @@ def test_single_paths_never_give_an_all_zero_nb201_cell() -> None:
     assert seen[True] >= 3 and seen[False] >= 3
     gen = np.random.default_rng(1)
     assert all(sn.is_valid(sn.random_dna(gen)) for _ in range(300))
+
+
+def test_init_takes_typed_and_raw_keys(two) -> None:
+    sn, variables = two  # made with jax.random.key(0)
+    raw = sn.init(jax.random.PRNGKey(0), X)
+    rngs = sn.init({"params": jax.random.key(0)}, X)
+    for other in (raw, rngs):
+        assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.all(a == b)), variables, other))

@@ -27,6 +27,10 @@ class Arch:
       flows to `weights` (GDAS's straight-through hard sample:
       `sum_j (onehot_j - stop_gradient(w_j) + w_j) * y_j`).
 
+    `sn.apply` checks shapes and dtypes always; index ranges and zeros on
+    padding only for concrete arrays: under `jit` an out-of-range index
+    gives zeros ("onehot") or a clamped candidate ("switch").
+
     Args:
         weights: `[n, K]` floats, or None.
         index: `[n]` ints, or None.

@@ -389,8 +389,10 @@ def _explain(net: Supernet, err: TypeError) -> None:
 
     try:
         jax.eval_shape(run)
-    except (TypeError, ValueError) as own:
-        if str(own).startswith(("decision ", "width decision ")):
+    except Exception as own:  # noqa: BLE001 - anything else: the trace's error stands
+        if isinstance(own, TypeError | ValueError) and str(own).startswith(
+            ("decision ", "width decision ")
+        ):
             raise own from err
     finally:
         decider.done = True
