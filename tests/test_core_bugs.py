@@ -348,3 +348,25 @@ def test_a_search_validates_each_dna_once(name: str, monkeypatch: pytest.MonkeyP
     assert len(calls) == algorithm.num_proposed + 1  # a DNA it did not propose is checked
     with pytest.raises(ValueError, match="too short for this space"):
         algorithm.feedback(mx.DNA([0]), 1.0 if name != "NSGA2" else (1.0, 0.0))
+
+
+class _DefaultProj(nn.Module):
+    """A field whose default value holds a decision."""
+
+    proj: nn.Module = nn.Dense(features=mx.oneof([8, 16, 32], name="width"))
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.proj(x)
+
+
+def test_a_default_that_holds_a_decision_is_in_the_space() -> None:
+    net = _DefaultProj()
+    spec = mx.dna_spec(net)
+    assert [c.id for c in spec.columns] == ["width"]
+    x = jnp.ones((2, 3))
+    assert mx.trace(net, x).spec == spec
+    child = mx.materialize(net, mx.DNA([1]))
+    assert child.proj.features == 16
+    assert child.apply(child.init(jax.random.key(0), x), x).shape == (2, 16)
+    assert mx.encode(net, child) == mx.DNA([1])

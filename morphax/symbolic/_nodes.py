@@ -258,12 +258,22 @@ def _default_of(f: dataclasses.Field[Any]) -> Any:
     return dataclasses.MISSING
 
 
+def _holds_placeholder(value: Any) -> bool:
+    """Whether `value` is, or holds somewhere inside, a hyper-value."""
+    if is_placeholder(value):
+        return True
+    nt = node_type(value)
+    return nt is not None and any(_holds_placeholder(c) for _, c in nt.flatten(value))
+
+
 def _is_default(f: dataclasses.Field[Any], value: Any) -> bool:
     default = _default_of(f)
     if default is dataclasses.MISSING or is_placeholder(value):
         return False  # a hyper-value default is a decision: always walked
     if value is default:
-        return True
+        # A default that holds decisions (`proj: nn.Module = nn.Dense(features=mx.oneof(...))`)
+        # is walked like any other value, so its decisions are in the space.
+        return not _holds_placeholder(value)
     try:
         return type(value) is type(default) and node_type(value) is None and bool(value == default)
     except Exception:
