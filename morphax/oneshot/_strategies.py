@@ -328,7 +328,8 @@ class Program:
     def eval_fn(self, kind: str) -> Any:
         """A jitted `(params, model_state, arch_array, x, y, weight) -> sums`,
         with `arch_array` the weights `[n, K]` (kind "weights") or a path `[n]`
-        (kind "index"); compiled once each."""
+        (kind "index"); compiled once each per batch shape (a last partial
+        batch is a second shape)."""
         if kind not in self._eval_fns:
             Arch = arch_cls()
 
@@ -346,18 +347,19 @@ class Program:
     def accuracy(
         self, state: SearchState, arch_array: Any, kind: str, data: Any, batch_size: int
     ) -> tuple[float, float]:
-        """(accuracy, loss) on `data` with one architecture input; last batch padded."""
+        """(accuracy, loss) on `data` with one architecture input.
+
+        A last partial batch runs at its own size (a second executable), not
+        padded: a model that normalizes with batch statistics (NAS-Bench-201's
+        search-mode batch norm) would normalize the real examples with the
+        padding's zeros.
+        """
         fn = self.eval_fn(kind)
         sums = []
         arch_array = jnp.asarray(arch_array)
         for i in range(0, len(data), batch_size):
             x, y = data.x[i : i + batch_size], data.y[i : i + batch_size]
-            w = np.ones(batch_size, np.float32)
-            pad = batch_size - len(y)
-            if pad:
-                x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
-                y = np.concatenate([y, np.zeros((pad,), y.dtype)])
-                w[len(w) - pad :] = 0.0
+            w = np.ones(len(y), np.float32)
             sums.append(fn(state.params, state.model_state, arch_array, x, y, w))
         correct, loss, count = np.sum(np.asarray(jax.device_get(sums), np.float64), axis=0)
         return float(correct / max(count, 1.0)), float(loss / max(count, 1.0))
