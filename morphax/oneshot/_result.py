@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+
 from ..symbolic import DNA
 from ._strategies import Program, SearchState
 
@@ -45,8 +48,13 @@ class SearchResult:
 
     @property
     def child_variables(self) -> Any:
-        """The child's variables inherited from the supernet (shapes of the child's)."""
-        return self.supernet.child_variables(self.variables, self.dna)
+        """The child's variables inherited from the supernet (shapes of the child's).
+
+        Fresh copies: training them (`morphax.train.fit(..., variables=)`
+        donates its inputs' buffers) leaves this result's state intact.
+        """
+        inherited = self.supernet.child_variables(self.variables, self.dna)
+        return jax.tree.map(jnp.array, inherited)
 
     def score(self, dnas: list[DNA], data: Any, *, batch_size: int | None = None) -> list[float]:
         """The accuracy of each DNA on `data` as a single path of the trained
