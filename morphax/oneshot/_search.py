@@ -266,7 +266,7 @@ def search(
             history.append({"epoch": float(unit + 1), **metrics, **scored})
             dnas.append(dna)
             if store is not None:
-                record_unit(space, store, name, seed, dnas, history[-1])
+                record_unit(space, store, name, seed, dnas, history)
             if ckpt is not None:
                 ckpt.save(state, history, dnas)
             if bar is not None:
