@@ -200,7 +200,7 @@ def run_one(
     trained = [
         d
         for h, d in zip(result.history, result.dnas, strict=True)
-        if h.get("phase", "train") == "train"
+        if not h.get("phase_select", 0.0)  # the history's training epochs
     ]
     if name.startswith("darts-pt") and trained:
         before = trained[-1]  # the argmax export of the same supernet, before the projections
