@@ -1,0 +1,116 @@
+"""A one-shot search SIGKILLed after an epoch resumes bit-identically (issue 10).
+
+Each search runs in its own process (`sys.executable`): once uninterrupted,
+once killed with SIGKILL as soon as its first epoch's checkpoint is written,
+then run again with the same checkpoint to the end. The final state (every
+leaf of the `SearchState`: weights, batch statistics, logits, optimizer and
+controller states, step and key), the DNA and the history must be equal bit
+for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+SCRIPT = r"""
+import json, sys
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import morphax as mx
+from morphax.train import load_digits
+
+ACTS = {"relu": nn.relu, "tanh": jnp.tanh, "gelu": nn.gelu}
+
+
+class Tiny(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = x.reshape((x.shape[0], -1))
+        x = nn.Dense(12, name="fc1")(x)
+        x = nn.BatchNorm(use_running_average=not train, name="bn")(x)
+        act = mx.oneof(list(ACTS), name="act")
+        x = mx.dispatch(act, lambda a: ACTS[a](x))
+        x = mx.dispatch(mx.oneof(["dense", "id"], name="block"),
+                        lambda b: nn.Dense(12, name="dense")(x) if b == "dense" else x)
+        return nn.Dense(10, name="out")(x)
+
+
+name, ckpt, out, cache = sys.argv[1:5]
+strategy = {
+    "darts": mx.oneshot.DARTS(order=2),
+    "gdas": mx.oneshot.GDAS(),
+    "enas": mx.oneshot.ENAS(controller_steps=3),
+}[name]
+train, valid = load_digits()
+result = mx.oneshot.search(
+    Tiny(), strategy, train, valid[:96], epochs=EPOCHS, batch_size=32, seed=3,
+    checkpoint=ckpt, progress=False, compilation_cache=cache,
+)
+leaves = [np.asarray(a) for a in jax.device_get(jax.tree.leaves(result.state))]
+np.savez(out, *leaves)
+with open(out + ".json", "w") as f:
+    json.dump({"dna": mx.to_json(result.dna), "history": result.history}, f)
+"""
+EPOCHS = 4
+
+
+def run(script: str, *args: str, wait: bool = True) -> Any:
+    cmd = [sys.executable, script, *args]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    if wait:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def load(out: str) -> tuple[list[np.ndarray], dict[str, Any]]:
+    with np.load(out + ".npz") as z:
+        leaves = [z[f"arr_{i}"] for i in range(len(z.files))]
+    with open(out + ".json") as f:
+        return leaves, json.load(f)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["darts", "gdas", "enas"])
+def test_sigkill_after_an_epoch_then_resume_is_bit_identical(tmp_path: Any, name: str) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT.replace("EPOCHS", str(EPOCHS)))
+    cache = str(tmp_path / "cache")
+    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    run(str(script), name, str(tmp_path / "ckpt-a"), straight, cache)
+
+    ckpt = tmp_path / "ckpt-b"
+    proc = run(str(script), name, str(ckpt), resumed, cache, wait=False)
+    meta = ckpt / "morphax-oneshot.json"
+    deadline = time.monotonic() + 600
+    while not meta.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    done = len(json.loads(meta.read_text())["history"])
+    assert 1 <= done < EPOCHS, done  # killed part way, after at least one epoch
+    assert not os.path.exists(resumed + ".npz")
+
+    run(str(script), name, str(ckpt), resumed, cache)
+    a, meta_a = load(straight)
+    b, meta_b = load(resumed)
+    assert meta_a == meta_b  # DNA and every epoch's metrics
+    assert len(meta_b["history"]) == EPOCHS
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        assert np.array_equal(x, y), (x, y)
