@@ -292,6 +292,7 @@ def test_second_order_is_the_gradient_of_the_unrolled_objective(tiny_program: An
     assert abs(fd - slope) < 1e-3 and abs(fd - slope) < 0.02 * abs(slope), (fd, slope)
 
 
+@SLOW
 def test_train_steps_keep_padding_logits_at_zero() -> None:
     result = search(Tiny(), mx.oneshot.DARTS(order=2), epochs=1)
     mask = result._program.mask
