@@ -453,8 +453,9 @@ def _given_variables(variables: Any, params: Any, model_state: Any) -> tuple[Any
                 f"{mine.get(where, 'nothing')} there, the variables {got.get(where, 'nothing')}; "
                 "pass the variables of this child (e.g. result.child_variables of its search)"
             )
-    cast = jax.tree.map(lambda a, b: jnp.asarray(b, a.dtype), params, variables["params"])
-    state = jax.tree.map(lambda a, b: jnp.asarray(b, a.dtype), model_state, given)
+    # Copies: the train step donates its state, never the caller's arrays.
+    cast = jax.tree.map(lambda a, b: jnp.array(b, a.dtype), params, variables["params"])
+    state = jax.tree.map(lambda a, b: jnp.array(b, a.dtype), model_state, given)
     return cast, state
 
 
