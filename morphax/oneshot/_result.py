@@ -19,7 +19,8 @@ class SearchResult:
     Attributes:
         dna: the architecture found, a DNA of the model's DNASpec.
         history: one dict of metrics per epoch (and per DARTS-PT projection):
-            `epoch`, `phase` ("train" or "select"), the exported DNA's
+            `epoch`, `phase_select` (0.0 for a training epoch, 1.0 for a
+            DARTS-PT projection: metrics are floats, as study trials store), the exported DNA's
             `valid_accuracy` with the shared weights, `train_loss`, ...
         dnas: the exported DNA of each history entry.
         state: the final :class:`~morphax.oneshot.SearchState`.
