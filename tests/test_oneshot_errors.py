@@ -276,6 +276,12 @@ class _Keeping(nn.Module):
         )
 
 
+class _NoInput(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return mx.dispatch(mx.oneof(["relu", "tanh", "id"], name="act"), lambda a: x)
+
+
 def test_partial_channels_refusals() -> None:
     with pytest.raises(ValueError, match=r"keep the shape.*decision 'op'.*changes the width"):
         mx.oneshot.supernet(_Widening(), X, partial_channels=2)
@@ -287,6 +293,8 @@ def test_partial_channels_refusals() -> None:
         ValueError,
         match=r"decision 'act' was mixed without an array input.*mx\.dispatch\(choice, fn, x\)",
     ):
+        mx.oneshot.supernet(_NoInput(), X, partial_channels=2)
+    with pytest.raises(ValueError, match=r"partial_channels=2 .*decision 'width' .*\[4, 8\]"):
         mx.oneshot.supernet(_Two(), X, partial_channels=2)
     for bad in (0, True, 1.5):
         with pytest.raises(ValueError, match=re.escape(f"partial_channels={bad!r}")):

@@ -79,6 +79,13 @@ class _Decider:
                     "it depends on something tracing did not see: give it a `name`"
                 )
             if is_width(hyper.candidates):
+                if self.partial:
+                    raise ValueError(
+                        f"partial_channels={self.partial} mixes 1/{self.partial} of the "
+                        f"channels of candidates that keep the width, but decision {pid!r} "
+                        f"({hyper!r}, at {hyper.site}) chooses a width "
+                        f"{list(hyper.candidates)}; run it without partial_channels, or pin it"
+                    )
                 return Width(self, row, pid, tuple(hyper.candidates))
             return MixedChoice(self, row, pid, hyper)
         fixed = getattr(hyper, "fixed", None)
