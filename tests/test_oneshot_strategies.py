@@ -233,6 +233,13 @@ def test_tiny_has_a_padding_column(tiny_program: Any) -> None:
     assert prog.mask.tolist() == [[True, True, True], [True, True, False]]
 
 
+def test_a_typed_key_initializes_like_its_raw_key(tiny_program: Any) -> None:
+    prog, _ = tiny_program
+    typed = prog.init(jax.random.key(0), TR.x[:32])
+    raw = prog.init(jax.random.PRNGKey(0), TR.x[:32])
+    assert jax.tree.all(jax.tree.map(np.array_equal, typed, raw))
+
+
 def test_second_order_is_the_gradient_of_the_unrolled_objective(tiny_program: Any) -> None:
     prog, state = tiny_program
     batch = (jnp.asarray(TR.x[:32]), jnp.asarray(TR.y[:32]))
