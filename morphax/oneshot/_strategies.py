@@ -281,7 +281,7 @@ class Program:
 
     def init(self, key: jax.Array, x: Any) -> SearchState:
         """The initial state: the supernet's variables, logits `1e-3 * N(0, 1)` (DARTS)."""
-        if jnp.issubdtype(getattr(key, "dtype", None), jax.dtypes.prng_key):
+        if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
             key = jax.random.key_data(key)  # a typed key: the state keeps raw key data
         key = jnp.asarray(key, jnp.uint32)
         k_init, k_alpha, k_next = jax.random.split(key, 3)
