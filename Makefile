@@ -1,11 +1,13 @@
 # The two commands a user needs: `make test` and `make demo`.
-# Contributors iterating on a change: `make test-fast` (lint, then the tests
-# not marked slow, stopping at the first failure); `make test` before a push.
+# `make test` runs lint, types and every test not marked slow; `make test-slow`
+# runs the slow ones (CI runs both: .ci/run). Contributors iterating on a
+# change: `make test-fast` (lint, then the tests not marked slow, stopping at
+# the first failure).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test test-fast demo bench clean
+.PHONY: test test-slow test-fast demo bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +19,11 @@ test: $(VENV)/.installed
 	$(PY) -m ruff format --check morphax tests benchmarks examples tools
 	$(PY) -m ruff check morphax tests benchmarks examples tools
 	$(PY) -m mypy
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q -m "not slow"
+
+# The heavier tests (one-shot end to end and resume, SIGKILLed drivers, ...).
+test-slow: $(VENV)/.installed
+	$(PY) -m pytest -n 2 --dist loadgroup -q -m slow
 
 # Fast feedback: lint, and every test not marked slow (doctests included), stop at the first failure.
 test-fast: $(VENV)/.installed
