@@ -71,19 +71,6 @@ def _supernet(model: Any, strategy: Strategy, x: Any) -> Any:
     return supernet(model, x) if pc is None else supernet(model, x, partial_channels=pc)
 
 
-def _space(sn: Any, x: Any) -> Any:
-    """The model's space for `mx.search` (static fields, else traced define-by-run)."""
-    from ..symbolic import space, trace
-
-    try:
-        static = space(sn.model)
-        if static.spec == sn.spec:
-            return static
-    except (TypeError, ValueError):
-        pass
-    return trace(sn.model, x)
-
-
 def _batches(data: Any, batch_size: int, seed: int) -> Iterator[tuple[Any, Any]]:
     return data.batches(batch_size, seed=seed)
 
@@ -249,7 +236,7 @@ def search(
         done = steps * (min(len(history), epochs) + max(len(history) - epochs, 0) * pt_epochs)
         bar = tqdm(total=total, initial=done, desc=f"{name}", unit="step", leave=False)
     run = _Runner(prog, train, valid, batch_size, seed, bar)
-    space = _space(sn, x0)
+    space = sn.space()
     try:
         for unit in range(len(history), units):
             if unit < epochs:

@@ -312,6 +312,16 @@ class Supernet:
         """`{row: candidate}` for the rows `dna` makes active."""
         return row_values(self, self.spec.validate(dna))
 
+    def space(self) -> Any:
+        """The model as a search space (for `mx.search` over the trained supernet):
+        its static space, else the trace this supernet made, else a new trace
+        (a model that gave its DNASpec by `__mx_dna_spec__`)."""
+        if self._static is not None:
+            return self._static
+        if self._space is not None:
+            return self._space
+        return trace(self.model, self._x, **self._kw)
+
     def child(self, dna: DNA | Sequence[Any]) -> Any:
         """The child of `dna`: `mx.materialize(model, dna)`, or the define-by-run child."""
         dna = self.spec.validate(dna)
@@ -445,7 +455,7 @@ def supernet(
 
     Returns:
         A :class:`Supernet` (`spec`, `rows`, `num_candidates`, `mask`,
-        `init`, `apply`, `export`, `child`, `child_variables`, `verify`).
+        `init`, `apply`, `export`, `child`, `child_variables`, `verify`, `space`).
 
     Raises:
         TypeError: if `model` is not a Flax linen module.
