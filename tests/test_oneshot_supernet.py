@@ -88,6 +88,28 @@ def test_switch_and_straight_through_single_paths(nb201) -> None:
         assert maxdiff(got, want) <= 1e-5
 
 
+def test_hard_sample_gradient_is_the_chosen_candidates_in_both_path_impls(nb201) -> None:
+    # GDAS (Dong & Yang 2019, Sec. 3.2): only the sampled candidate's weight gets a
+    # gradient; "onehot" runs every candidate, so it must mask the others' out.
+    sn, variables = nb201
+    switch = mx.oneshot.supernet(sn.model, X, path_impl="switch")
+    dna = mx.DNA([3, 1, 2, 4, 1, 3])  # no `none` (its zeros give a zero gradient)
+    index = jnp.asarray(sn.path(dna))
+    weights = jax.nn.softmax(jax.random.normal(jax.random.key(4), (6, 5)))
+
+    def grad(net):
+        def loss(w):
+            return jnp.sum(net.apply(variables, X, arch=Arch(weights=w, index=index)) ** 2)
+
+        return np.asarray(jax.jit(jax.grad(loss))(weights))
+
+    g_onehot, g_switch = grad(sn), grad(switch)
+    chosen = np.asarray(jax.nn.one_hot(index, 5, dtype=bool))
+    assert np.all(g_onehot[~chosen] == 0.0) and np.all(g_switch[~chosen] == 0.0)
+    assert np.all(g_onehot[chosen] != 0.0)
+    np.testing.assert_allclose(g_onehot, g_switch, rtol=1e-4, atol=1e-6)
+
+
 def test_child_is_a_trainable_model_with_the_variables(nb201) -> None:
     sn, variables = nb201
     dna = mx.DNA([1, 3, 0, 2, 3, 4])

@@ -24,8 +24,10 @@ class Arch:
     - `index` only (`[n]` ints): each decision runs its chosen candidate
       (SPOS, ENAS).
     - both: the forward pass is the one-hot path of `index`, the gradient
-      flows to `weights` (GDAS's straight-through hard sample:
-      `sum_j (onehot_j - stop_gradient(w_j) + w_j) * y_j`).
+      flows to the chosen candidate's weight (GDAS's straight-through hard
+      sample: `(1 - stop_gradient(w_i) + w_i) * y_i` for `i = index`), and
+      through the softmax that made `weights` to every logit; "onehot" and
+      "switch" give the same value and gradient.
 
     `sn.apply` checks shapes and dtypes always; index ranges and zeros on
     padding only for concrete arrays: under `jit` an out-of-range index

@@ -110,8 +110,11 @@ class _Decider:
         hot = jax.nn.one_hot(a.index[row], size, dtype=jnp.float32)
         if a.weights is None:
             return hot
+        # GDAS's straight-through hard sample: the value is the one-hot and the
+        # gradient reaches only the chosen candidate's weight (Dong & Yang 2019,
+        # Sec. 3.2), exactly as `straight_through` gives it under "switch".
         w = a.weights[row, :size]
-        return hot - jax.lax.stop_gradient(w) + w
+        return hot * (1.0 - jax.lax.stop_gradient(w) + w)
 
     def switch_index(self, row: int) -> jax.Array | None:
         a = self.arch
