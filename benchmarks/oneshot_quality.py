@@ -14,7 +14,9 @@ Strategies: `darts` (DARTS first order, argmax), `darts-pt` (the same search,
 perturbation selection, DARTS-PT), `darts-pt-fixed` (fixed-alpha DARTS-PT),
 `gdas`, `spos` (uniform single paths, then regularized evolution on the
 supernet). For `darts-pt` the argmax cell of the same supernet before the
-projections is scored too (perturbation selection should beat it).
+projections is scored too (perturbation selection should beat it); that
+cell is DARTS's (the two train the same supernet bit for bit), so with both
+`darts` and `darts-pt` asked for the search runs once.
 
 Ranking: after each SPOS search, 100 valid cells drawn uniformly (seed
 `--rank-seed`) are scored as single paths of the trained supernet on the
@@ -31,7 +33,7 @@ seeds); SPOS's tau above 0.
 Prints JSON (and writes it to `--out` if given).
 
 Usage:
-    python benchmarks/oneshot_quality.py [--seeds 3] [--epochs 40]
+    python benchmarks/oneshot_quality.py [--seeds 3] [--first-seed 0] [--epochs 40]
         [--strategies darts,darts-pt,darts-pt-fixed,gdas,spos] [--images 10000]
         [--channels 8] [--cells 1] [--batch-size 64] [--rank-cells 100] [--out FILE]
 """
@@ -272,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..S-1 per strategy (3)")
+    parser.add_argument("--seeds", type=int, default=3, help="S seeds per strategy (3)")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="the seeds are K..K+S-1 (K=0), to split runs"
+    )
     parser.add_argument("--epochs", type=int, default=40, help="supernet training epochs (40)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="(all five)")
     parser.add_argument(
@@ -297,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("seeds", "epochs", "images", "channels", "cells", "batch_size"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1, but got {getattr(args, flag)}")
+    if args.first_seed < 0:
+        parser.error(f"--first-seed must be >= 0, but got {args.first_seed}")
     if args.images < 20:
         parser.error(f"--images must be >= 20 (2 per class), but got {args.images}")
 
@@ -310,8 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     load_s = time.perf_counter() - start
     bench = nb.load()
     runs = []
+    # DARTS and DARTS-PT train the same supernet bit for bit (only the selection
+    # differs), so with both asked for, DARTS's cell is DARTS-PT's argmax before
+    # its projections and the search runs once.
+    derive_darts = "darts" in names and "darts-pt" in names
     for name in names:
-        for seed in range(args.seeds):
+        if name == "darts" and derive_darts:
+            continue
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             try:
                 run = run_one(name, seed, args, data, bench)
             except Exception as e:  # one failing strategy does not lose the others
@@ -322,6 +335,17 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             runs.append(run)
+    if derive_darts:
+        runs += [
+            {
+                "strategy": "darts",
+                "seed": r["seed"],
+                **r["argmax_before_selection"],
+                "derived_from": "darts-pt: its supernet's argmax before the projections",
+            }
+            for r in runs
+            if r["strategy"] == "darts-pt" and "argmax_before_selection" in r
+        ]
     table = summarize(runs)
     out = {
         "benchmark": "oneshot_quality",
