@@ -186,7 +186,7 @@ def run_one(
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=seed,
-        progress=False,
+        progress=args.progress,
     )
     wall = time.perf_counter() - start
     out: dict[str, Any] = {
@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rank-seed", type=int, default=0, help="seed of the ranked cells (0)")
     parser.add_argument("--data", default=DEFAULT_DATA, help="the cifar10-jpeg folder")
     parser.add_argument("--out", help="also write the JSON to this file")
+    parser.add_argument(
+        "--progress", action="store_true", help="each search's progress bar on stderr"
+    )
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
     bad = [s for s in names if s not in STRATEGIES]
