@@ -24,11 +24,18 @@ search-val set (`result.score`); Kendall's tau (tau-b) of those scores
 against the table's CIFAR-10 test accuracy, beside the tau of the
 parameter-count proxy (the parameters of each cell's full C=16, N=5 network)
 on the same cells, which a supernet ranking must beat to mean anything.
+`children` (not a search, asked for by name) trains the first `--children`
+cells of the same draw alone at the search's budget (the search net's
+child, the strategies' weight optimizer, `--epochs` epochs, batch
+`--batch-size`) and scores each on search-val; with a SPOS run of the same
+draw (in this run or merged), the table gives Kendall's tau of the supernet
+scores against these children, beside the parameter proxy's.
 
 Goals (issue 10, 3 seeds): fixed-alpha DARTS-PT mean >= 92.5; perturbation
 selection beats argmax on the same DARTS supernet; DARTS-PT >= 88 (paper
 88.11); GDAS reported (goal 90); plain DARTS collapses (<= 60 in 2 of 3
-seeds); SPOS's tau above 0.
+seeds); SPOS's tau above 0, against the table and against 20 children
+trained alone.
 
 Prints JSON (and writes it to `--out` if given).
 
@@ -36,6 +43,9 @@ Usage:
     python benchmarks/oneshot_quality.py [--seeds 3] [--first-seed 0] [--epochs 40]
         [--strategies darts,darts-pt,darts-pt-fixed,gdas,spos] [--images 10000]
         [--channels 8] [--cells 1] [--batch-size 64] [--rank-cells 100] [--out FILE]
+        [--children 20] [--merge FILE ...]
+    # one table from runs split over processes:
+    python benchmarks/oneshot_quality.py --strategies '' --merge out/a.json out/b.json
 """
 
 from __future__ import annotations
@@ -55,6 +65,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 #: The shared data folder, relative to the repository root.
 DEFAULT_DATA = os.path.join(os.path.dirname(HERE), "..", "shared", "data", "cifar10-jpeg")
 STRATEGIES = ("darts", "darts-pt", "darts-pt-fixed", "gdas", "spos")
+#: Not a search: the first `--children` ranked cells, each trained alone (asked for by name).
+CHILDREN = "children"
 CIFAR10_MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32)
 CIFAR10_STD = np.array([0.2470, 0.2435, 0.2616], np.float32)
 #: The NAS-Bench-201 network the table was trained with (for the parameter proxy).
@@ -75,6 +87,54 @@ def make_strategy(name: str) -> Any:
     if name == "spos":
         return mx.oneshot.SPOS()
     raise ValueError(f"unknown strategy {name!r}; the strategies are {STRATEGIES}")
+
+
+def spos_vs_children(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Kendall's tau of SPOS's supernet scores against the accuracies of the same
+    cells trained alone, over each (SPOS seed, children seed) pair; the
+    parameter proxy's tau against the children beside it."""
+    from morphax.spaces.nasbench201 import parse_arch_string
+
+    children = [r for r in runs if r["strategy"] == CHILDREN and r.get("accuracy")]
+    spos = [
+        r for r in runs if r["strategy"] == "spos" and "supernet_accuracy" in r.get("ranking", {})
+    ]
+    pairs = []
+    for c in children:
+        for r in spos:
+            if r["ranking"]["seed"] != c["rank_seed"]:
+                continue  # another draw of cells
+            cells = [a for a in c["accuracy"] if a in r["ranking"]["supernet_accuracy"]]
+            if len(cells) < 3:
+                continue
+            alone = [c["accuracy"][a] for a in cells]
+            pairs.append(
+                {
+                    "spos_seed": r["seed"],
+                    "children_seed": c["seed"],
+                    "cells": len(cells),
+                    "kendall_tau_supernet_vs_children": round(
+                        kendall_tau([r["ranking"]["supernet_accuracy"][a] for a in cells], alone), 4
+                    ),
+                    "kendall_tau_params_vs_children": round(
+                        kendall_tau(
+                            [float(child_params(parse_arch_string(a))) for a in cells], alone
+                        ),
+                        4,
+                    ),
+                }
+            )
+    if not pairs:
+        return None
+    return {
+        "pairs": pairs,
+        "kendall_tau_supernet_vs_children_mean": round(
+            statistics.mean(p["kendall_tau_supernet_vs_children"] for p in pairs), 4
+        ),
+        "kendall_tau_params_vs_children_mean": round(
+            statistics.mean(p["kendall_tau_params_vs_children"] for p in pairs), 4
+        ),
+    }
 
 
 def load_data(path: str, images: int) -> tuple[Any, Any]:
@@ -136,12 +196,13 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
     return float(kendalltau(a, b).statistic)
 
 
-def rank_cells(result: Any, valid: Any, num: int, seed: int, bench: Any) -> dict[str, Any]:
-    """SPOS's ranking of `num` valid cells against the table, beside the parameter proxy."""
+def ranked_cells(num: int, seed: int, sn: Any) -> list[Any]:
+    """The `num` distinct valid cells SPOS ranks, drawn uniformly (seed `seed`); the
+    children trained alone are the first of the same draw."""
     import morphax as mx
     from morphax.spaces import nasbench201 as nb
 
-    sn, rng = result.supernet, np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)
     dnas: list[Any] = []
     seen: set[tuple[int, ...]] = set()
     while len(dnas) < num:
@@ -150,6 +211,14 @@ def rank_cells(result: Any, valid: Any, num: int, seed: int, bench: Any) -> dict
         if ops not in seen and sn.is_valid(dna):
             seen.add(ops)
             dnas.append(dna)
+    return dnas
+
+
+def rank_cells(result: Any, valid: Any, num: int, seed: int, bench: Any) -> dict[str, Any]:
+    """SPOS's ranking of `num` valid cells against the table, beside the parameter proxy."""
+    from morphax.spaces import nasbench201 as nb
+
+    dnas = ranked_cells(num, seed, result.supernet)
     start = time.perf_counter()
     scores = result.score(dnas, valid)
     score_s = time.perf_counter() - start
@@ -164,6 +233,63 @@ def rank_cells(result: Any, valid: Any, num: int, seed: int, bench: Any) -> dict
         "kendall_tau_params_vs_table": round(kendall_tau(params, table), 4),
         "score_s": round(score_s, 2),
         "mean_supernet_accuracy": round(float(np.mean(scores)), 4),
+        # each cell's supernet score, to rank against children trained alone
+        "supernet_accuracy": {
+            nb.arch_string(d): round(a, 4) for d, a in zip(dnas, scores, strict=True)
+        },
+    }
+
+
+def train_children(
+    seed: int, args: argparse.Namespace, data: tuple[Any, Any], bench: Any
+) -> dict[str, Any]:
+    """The first `--children` cells of the ranked draw, each trained alone at the
+    search's budget: the search net's child (batch_norm="search"), the weight
+    optimizer of the one-shot strategies, `--epochs` epochs at `--batch-size`;
+    its accuracy on search-val."""
+    import morphax as mx
+    from morphax.spaces import nasbench201 as nb
+
+    train, valid = data
+    model = nb.search_net(
+        channels=args.channels, cells_per_stage=args.cells, num_classes=10, batch_norm="search"
+    )
+    sn = mx.oneshot.supernet(model, train.x[:2])
+    steps = args.epochs * (len(train) // args.batch_size)
+    accuracy: dict[str, float] = {}
+    start = time.perf_counter()
+    for i, dna in enumerate(ranked_cells(args.rank_cells, args.rank_seed, sn)[: args.children]):
+        fit = mx.train.fit(
+            sn.child(dna),
+            mx.oneshot.Optimizers().weights(steps),
+            train,
+            valid_data=valid,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            key=seed,
+        )
+        arch = nb.arch_string(dna)
+        accuracy[arch] = round(float(fit.metrics["accuracy"]), 4)
+        print(
+            f"# child {i + 1}/{args.children} {arch}: {accuracy[arch]} "
+            f"(table {bench.test_accuracy(dna, 'cifar10'):.2f}, {time.perf_counter() - start:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return {
+        "strategy": "children",
+        "seed": seed,
+        "rank_seed": args.rank_seed,
+        "epochs": args.epochs,
+        "accuracy": accuracy,
+        "kendall_tau_vs_table": round(
+            kendall_tau(
+                list(accuracy.values()),
+                [bench.test_accuracy(a, "cifar10") for a in accuracy],
+            ),
+            4,
+        ),
+        "search_s": round(time.perf_counter() - start, 1),
     }
 
 
@@ -245,6 +371,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 statistics.mean(t["kendall_tau_params_vs_table"] for t in taus), 4
             )
         table[name] = row
+    versus = spos_vs_children(runs)
+    if versus is not None:
+        table.setdefault("spos", {}).update(versus)
     return table
 
 
@@ -267,6 +396,10 @@ def goals(table: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
         out["darts_collapses_at_most_60_in_2_of_3"] = collapsed * 3 >= 2 * len(accs)
     if "spos" in table and "kendall_tau_supernet_mean" in table["spos"]:
         out["spos_tau_above_0"] = table["spos"]["kendall_tau_supernet_mean"] > 0.0
+    if "spos" in table and "kendall_tau_supernet_vs_children_mean" in table["spos"]:
+        out["spos_tau_vs_children_trained_alone_above_0"] = (
+            table["spos"]["kendall_tau_supernet_vs_children_mean"] > 0.0
+        )
     return out
 
 
@@ -279,7 +412,21 @@ def main(argv: list[str] | None = None) -> int:
         "--first-seed", type=int, default=0, help="the seeds are K..K+S-1 (K=0), to split runs"
     )
     parser.add_argument("--epochs", type=int, default=40, help="supernet training epochs (40)")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="(all five)")
+    parser.add_argument(
+        "--strategies",
+        default=",".join(STRATEGIES),
+        help=f"(all five); also {CHILDREN!r}: --children ranked cells trained alone",
+    )
+    parser.add_argument(
+        "--children", type=int, default=20, help="ranked cells trained alone by 'children' (20)"
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="earlier outputs whose runs join this one's table (with --strategies '': only merge)",
+    )
     parser.add_argument(
         "--images", type=int, default=10000, help="CIFAR-10 images, half each (10000)"
     )
@@ -297,10 +444,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    bad = [s for s in names if s not in STRATEGIES]
-    if bad or not names:
+    bad = [s for s in names if s not in (*STRATEGIES, CHILDREN)]
+    if bad or not (names or args.merge):
         parser.error(
-            f"--strategies takes a comma-separated list of {STRATEGIES}, but got {bad or names}"
+            f"--strategies takes a comma-separated list of {(*STRATEGIES, CHILDREN)}, "
+            f"but got {bad or names}"
+        )
+    merged = []
+    for path in args.merge:
+        try:
+            with open(path) as f:
+                merged += json.load(f)["runs"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            parser.error(
+                f"--merge {path}: not an output of this benchmark ({type(e).__name__}: {e})"
+            )
+    if CHILDREN in names and not 1 <= args.children <= args.rank_cells:
+        parser.error(
+            f"--children must be in [1, --rank-cells={args.rank_cells}], but got {args.children}"
         )
     for flag in ("seeds", "epochs", "images", "channels", "cells", "batch_size"):
         if getattr(args, flag) < 1:
@@ -316,10 +477,10 @@ def main(argv: list[str] | None = None) -> int:
     from morphax.spaces import nasbench201 as nb
 
     start = time.perf_counter()
-    data = load_data(args.data, args.images)
+    data = load_data(args.data, args.images) if names else None
     load_s = time.perf_counter() - start
     bench = nb.load()
-    runs = []
+    runs: list[dict[str, Any]] = []
     # DARTS and DARTS-PT train the same supernet bit for bit (only the selection
     # differs), so with both asked for, DARTS's cell is DARTS-PT's argmax before
     # its projections and the search runs once.
@@ -329,11 +490,15 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             try:
-                run = run_one(name, seed, args, data, bench)
+                if name == CHILDREN:
+                    run = train_children(seed, args, data, bench)
+                else:
+                    run = run_one(name, seed, args, data, bench)
             except Exception as e:  # one failing strategy does not lose the others
                 run = {"strategy": name, "seed": seed, "error": f"{type(e).__name__}: {e}"[:2000]}
             print(
-                f"# {name} seed {seed}: {run.get('test_accuracy', run.get('error'))}",
+                f"# {name} seed {seed}: "
+                f"{run.get('test_accuracy', run.get('kendall_tau_vs_table', run.get('error')))}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -349,11 +514,12 @@ def main(argv: list[str] | None = None) -> int:
             for r in runs
             if r["strategy"] == "darts-pt" and "argmax_before_selection" in r
         ]
+    runs += merged
     table = summarize(runs)
     out = {
         "benchmark": "oneshot_quality",
         "protocol": (
-            f"{len(data[0])} search-train + {len(data[1])} search-val CIFAR-10 images (JPEG), "
+            f"{args.images // 2} search-train + {args.images // 2} search-val CIFAR-10 images (JPEG), "
             f"search_net C={args.channels} N={args.cells} batch_norm='search', {args.epochs} "
             f"epochs, batch {args.batch_size}; cells scored by the NAS-Bench-201 table "
             "(CIFAR-10 test accuracy, 200 epochs, C=16 N=5)"
