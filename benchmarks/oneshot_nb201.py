@@ -37,6 +37,7 @@ Usage:
     python benchmarks/oneshot_nb201.py [--strategies darts1,darts2,gdas,spos]
         [--layouts unrolled,scan,remat] [--batch-sizes 8,64] [--impls hand,morphax]
         [--channels 16] [--cells 5] [--iters 10] [--warmup 2] [--no-cache-check]
+        [--path-impl onehot|switch]
     python benchmarks/oneshot_nb201.py --quick   # C=8, N=1, batch 8, darts1 unrolled
 """
 
@@ -166,7 +167,7 @@ def _search_net(cfg: dict[str, Any]) -> tuple[Any, Any, dict[str, Any], float]:
         **kwargs,
     )
     x0 = jnp.zeros((cfg["batch"], 32, 32, 3), jnp.float32)
-    sn = mx.oneshot.supernet(model, x0)
+    sn = mx.oneshot.supernet(model, x0, path_impl=cfg.get("path_impl"))
     return sn, x0, kwargs, time.perf_counter() - start
 
 
@@ -486,6 +487,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per process (3600)")
     parser.add_argument("--no-cache-check", action="store_true", help="skip the cache check")
     parser.add_argument(
+        "--path-impl",
+        choices=("onehot", "switch"),
+        help="how morphax runs a single path (gdas, spos); default: the supernet's",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="C=8, N=1, batch 8, darts1 unrolled, 3 iterations"
     )
     args = parser.parse_args(argv)
@@ -527,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                     "iters": args.iters,
                     "warmup": args.warmup,
                     "cache_dir": None,
+                    "path_impl": args.path_impl,
                 }
                 results.append(run_child(cfg, args.timeout))
     cache = None
@@ -537,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             "batch": batches[0],
             "channels": args.channels,
             "cells": args.cells,
+            "path_impl": args.path_impl,
         }
         cache = cache_check(base, impls[-1], args.timeout)
     rows = ratios(results)
