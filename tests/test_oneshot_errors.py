@@ -348,3 +348,35 @@ def test_init_takes_typed_and_raw_keys(two) -> None:
     rngs = sn.init({"params": jax.random.key(0)}, X)
     for other in (raw, rngs):
         assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.all(a == b)), variables, other))
+
+
+def test_gdas_resamples_a_hard_path_that_would_give_an_all_zero_cell() -> None:
+    """Logits that favour `none` make most raw Gumbel argmaxes all-zero cells; GDAS's
+    sample draws again until the path is valid (never silent zeros), and says so
+    when no valid path comes."""
+    x = jnp.zeros((2, 8, 8, 3))
+    sn = mx.oneshot.supernet(nb.search_net(channels=4, cells_per_stage=1), x)
+    prog = mx.oneshot.GDAS().program(sn, steps_per_epoch=1, epochs=1)
+    shapes = jax.eval_shape(prog.init, jax.random.key(0), x)  # no compile of the init
+    none = nb.OPS.index("none")
+    alpha = np.zeros(shapes.alpha.shape, np.float32)
+    alpha[:, none] = 3.0
+    state = shapes._replace(
+        alpha=jnp.asarray(alpha),
+        projection=jnp.zeros(shapes.projection.shape, shapes.projection.dtype),
+        decided=jnp.zeros(shapes.decided.shape, bool),
+    )
+    # the raw argmax of these logits plus Gumbel noise: mostly invalid cells
+    raw = np.random.default_rng(0)
+    noise = -np.log(-np.log(raw.random((200, *alpha.shape))))
+    raw_valid = [sn.is_valid(mx.DNA(np.argmax(alpha + n, -1).tolist())) for n in noise]
+    assert sum(raw_valid) < 100, sum(raw_valid)  # the constraint binds
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        state, ((_, i_w), (_, i_a)) = prog.sample(state, rng)
+        for index in (i_w, i_a):
+            assert sn.is_valid(mx.DNA(np.asarray(index).tolist())), index
+    alpha[:, none] = 1e4  # every draw is the all-`none` cell
+    state = state._replace(alpha=jnp.asarray(alpha))
+    with pytest.raises(RuntimeError, match=r"GDAS drew no valid path in \d+ Gumbel draws"):
+        prog.sample(state, rng)
