@@ -194,6 +194,14 @@ def test_perturbations_compile_the_evaluation_once(nb_runs: Any) -> None:
     assert rows == 6  # 6 edges x up to 5 candidates: ~30 perturbations
     assert log.compiles["oneshot_eval_weights"] == 1, log
     assert log.compiles["oneshot_darts_step"] == 1, log  # fine-tuning reuses the step
+    # the perturbations of every row again, on the final state: still no compile
+    from morphax.oneshot._pt import perturbations
+
+    prog, state = result._program, result.state._replace(decided=jnp.zeros(6, bool))
+    with log_compilations() as again:
+        accs = [perturbations(prog, state, row, VA, 32) for row in range(rows)]
+    assert sum(len(a) for a in accs) >= 25, accs  # the all-`none` completions are left out
+    assert again.compiles["oneshot_eval_weights"] == 0, again
 
 
 @SLOW
