@@ -46,7 +46,7 @@ class Tiny(nn.Module):
         return nn.Dense(10, name="out")(x)
 
 
-name, ckpt, out, cache = sys.argv[1:5]
+name, ckpt, out, cache, store = sys.argv[1:6]
 strategy = {
     "darts": mx.oneshot.DARTS(order=2),
     "gdas": mx.oneshot.GDAS(),
@@ -57,12 +57,14 @@ strategy = {
 train, valid = load_digits()
 result = mx.oneshot.search(
     Tiny(), strategy, train, valid[:96], epochs=EPOCHS, batch_size=32, seed=3,
-    checkpoint=ckpt, progress=False, compilation_cache=cache,
+    checkpoint=ckpt, progress=False, compilation_cache=cache, store=store, name="resume",
 )
+study = mx.load_study(store, "resume")
 leaves = [np.asarray(a) for a in jax.device_get(jax.tree.leaves(result.state))]
 np.savez(out, *leaves)
 with open(out + ".json", "w") as f:
-    json.dump({"dna": mx.to_json(result.dna), "history": result.history}, f)
+    json.dump({"dna": mx.to_json(result.dna), "history": result.history,
+               "trials": [[t.id, t.status, mx.to_json(t.dna), t.metrics] for t in study.trials]}, f)
 """
 EPOCHS = 4
 #: When to kill each run: after this many units (epochs, then DARTS-PT's projections)
@@ -94,10 +96,11 @@ def test_sigkill_after_an_epoch_then_resume_is_bit_identical(tmp_path: Any, name
     script.write_text(SCRIPT.replace("EPOCHS", str(EPOCHS)))
     cache = str(tmp_path / "cache")
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
-    run(str(script), name, str(tmp_path / "ckpt-a"), straight, cache)
+    run(str(script), name, str(tmp_path / "ckpt-a"), straight, cache, str(tmp_path / "a.db"))
 
     ckpt = tmp_path / "ckpt-b"
-    proc = run(str(script), name, str(ckpt), resumed, cache, wait=False)
+    store = str(tmp_path / "b.db")
+    proc = run(str(script), name, str(ckpt), resumed, cache, store, wait=False)
     meta = ckpt / "morphax-oneshot.json"
     deadline = time.monotonic() + 600
 
@@ -116,10 +119,12 @@ def test_sigkill_after_an_epoch_then_resume_is_bit_identical(tmp_path: Any, name
     assert KILL_AFTER[name] <= done < units, (done, units)  # killed part way
     assert not os.path.exists(resumed + ".npz")
 
-    run(str(script), name, str(ckpt), resumed, cache)
+    run(str(script), name, str(ckpt), resumed, cache, store)
     a, meta_a = load(straight)
     b, meta_b = load(resumed)
-    assert meta_a == meta_b  # DNA and every epoch's metrics
+    assert meta_a == meta_b  # DNA, every epoch's metrics, and the study's trials
+    ids = [t[0] for t in meta_b["trials"] if t[1] == "completed"]
+    assert ids == sorted(set(ids)) and len(ids) >= len(meta_b["history"])  # none twice
     assert len(meta_b["history"]) == units >= EPOCHS
     assert len(a) == len(b)
     for x, y in zip(a, b, strict=True):
