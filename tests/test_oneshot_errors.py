@@ -380,3 +380,27 @@ def test_gdas_resamples_a_hard_path_that_would_give_an_all_zero_cell() -> None:
     state = state._replace(alpha=jnp.asarray(alpha))
     with pytest.raises(RuntimeError, match=r"GDAS drew no valid path in \d+ Gumbel draws"):
         prog.sample(state, rng)
+
+
+def test_enas_skips_exactly_the_controller_draws_that_give_an_all_zero_cell() -> None:
+    """ENAS's path is the controller's next valid draw: replaying the controller's
+    raw draws from the same state, the invalid ones (all-`none` cells) are
+    skipped and the valid ones returned in order."""
+    x = jnp.zeros((2, 8, 8, 3))
+    sn = mx.oneshot.supernet(nb.search_net(channels=4, cells_per_stage=1), x)
+    prog = mx.oneshot.ENAS().program(sn, steps_per_epoch=1, epochs=1)
+    shapes = jax.eval_shape(prog.init, jax.random.key(0), x)  # no compile of the init
+    state = shapes._replace(controller=prog.ctrl.init(jax.random.PRNGKey(5)))
+    c, raw = state.controller, []
+    for _ in range(120):
+        key, s = prog.ctrl.draw(c.params, c.key)
+        c = c._replace(key=key)
+        dna = sn.spec.from_array((np.asarray(s.indices), np.asarray(s.values)))
+        raw.append((list(dna), sn.is_valid(dna)))
+    valid = [d for d, ok in raw if ok]
+    assert len(valid) < len(raw), "no invalid draw to skip: draw more"
+    got = []
+    while len(got) < len(valid):
+        state, (path, _) = prog.draw(state)
+        got.append(list(prog.dna_of(path)))
+    assert got == valid
