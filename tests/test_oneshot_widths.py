@@ -250,10 +250,19 @@ def test_verify_names_where_a_model_does_not_decompose(norm) -> None:
     batch norm right after the masked module)."""
     x = jax.random.normal(jax.random.key(1), (6, 5))
     sn = mx.oneshot.supernet(_NormAfterWidth(norm), x)
-    result = sn.verify(random_variables(sn, x), x, num=4)
+    variables = random_variables(sn, x)
+    result = sn.verify(variables, x, num=4)
     assert not result.ok and result.max_diff > 1e-2
     assert result.decision == "width" and result.module == "norm"
     assert sn.spec.to_dict(result.worst_dna)["width"] != 2  # 16: nothing masked
+    # the reported eval difference is the outputs' own, computed here directly
+    direct = 0.0
+    for dna in result.dnas:
+        got = sn.apply(variables, x, arch=Arch(weights=jnp.asarray(sn.one_hot(dna))))
+        want = sn.child(dna).apply(sn.child_variables(variables, dna), x)
+        direct = max(direct, float(jnp.max(jnp.abs(got - want))))
+    assert direct > 1e-2 and result.eval_diff == pytest.approx(direct, rel=1e-5)
+    assert result.max_diff >= result.eval_diff
 
 
 def test_batch_norm_after_a_width_decomposes() -> None:
