@@ -11,6 +11,8 @@ architecture logits have a padding column).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import re
 from typing import Any
@@ -23,6 +25,7 @@ import optax
 import pytest
 
 import morphax as mx
+from morphax import cli
 from morphax.spaces import nasbench201 as nb
 from morphax.testing import log_compilations
 from morphax.train import fit, from_arrays, load_digits
@@ -332,6 +335,16 @@ def test_each_epoch_is_a_completed_trial(tmp_path: Any) -> None:
     again = search(Tiny(), mx.oneshot.DARTS(), store=store, name="tiny", epochs=3)
     assert again.dnas == result.dnas
     assert len(mx.load_study(store, "tiny").trials) == 3
+    # the CLI reads a one-shot study like any other: a table of its epochs, a plot
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        assert cli.main(["show", str(store), "--name", "tiny"]) == 0
+        assert (
+            cli.main(["plot", str(store), "--name", "tiny", "--out", str(tmp_path / "t.png")]) == 0
+        )
+    assert sum(1 for line in out.getvalue().splitlines() if " completed " in line) == 3
+    assert "valid_accuracy" in out.getvalue() and "best 3 programs:" in out.getvalue()
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_another_search_under_the_same_name_is_refused(tmp_path: Any) -> None:
