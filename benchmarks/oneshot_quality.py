@@ -37,7 +37,9 @@ selection beats argmax on the same DARTS supernet; DARTS-PT >= 88 (paper
 seeds); SPOS's tau above 0, against the table and against 20 children
 trained alone.
 
-Prints JSON (and writes it to `--out` if given).
+Prints JSON (and writes it to `--out` if given, after each run too, with
+`"complete": false` until the last). `--merge` takes outputs of separate
+runs (one strategy and seed each, say, to spread them over processes).
 
 Usage:
     python benchmarks/oneshot_quality.py [--seeds 3] [--first-seed 0] [--epochs 40]
@@ -477,6 +479,16 @@ def main(argv: list[str] | None = None) -> int:
     from morphax.spaces import nasbench201 as nb
 
     start = time.perf_counter()
+    machine = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "device_kind": jax.devices()[0].device_kind,
+        "morphax": mx.__version__,
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
+    }
     data = load_data(args.data, args.images) if names else None
     load_s = time.perf_counter() - start
     bench = nb.load()
@@ -485,6 +497,47 @@ def main(argv: list[str] | None = None) -> int:
     # differs), so with both asked for, DARTS's cell is DARTS-PT's argmax before
     # its projections and the search runs once.
     derive_darts = "darts" in names and "darts-pt" in names
+
+    def report(complete: bool) -> dict[str, Any]:
+        derived = [
+            {
+                "strategy": "darts",
+                "seed": r["seed"],
+                **r["argmax_before_selection"],
+                "derived_from": "darts-pt: its supernet's argmax before the projections",
+            }
+            for r in runs
+            if derive_darts and r["strategy"] == "darts-pt" and "argmax_before_selection" in r
+        ]
+        every = runs + derived + merged
+        table = summarize(every)
+        return {
+            "benchmark": "oneshot_quality",
+            "complete": complete,
+            "protocol": (
+                f"{args.images // 2} search-train + {args.images // 2} search-val CIFAR-10 "
+                f"images (JPEG), search_net C={args.channels} N={args.cells} "
+                f"batch_norm='search', {args.epochs} epochs, batch {args.batch_size}; cells "
+                "scored by the NAS-Bench-201 table (CIFAR-10 test accuracy, 200 epochs, C=16 N=5)"
+            ),
+            "machine": machine | {"load_average_1m_now": round(os.getloadavg()[0], 2)},
+            "settings": vars(args)
+            | {"data": "../shared/data/cifar10-jpeg" if args.data == DEFAULT_DATA else args.data},
+            "data_load_s": round(load_s, 1),
+            "runs": every,
+            "table": table,
+            "goals": goals(table, every),
+            "wall_s": round(time.perf_counter() - start, 1),
+        }
+
+    def write(out: dict[str, Any]) -> str:
+        text = json.dumps(out, indent=2)
+        if args.out:  # after each run too: a run cut short keeps the seeds it finished
+            with open(args.out + ".tmp", "w") as f:
+                f.write(text + "\n")
+            os.replace(args.out + ".tmp", args.out)
+        return text
+
     for name in names:
         if name == "darts" and derive_darts:
             continue
@@ -503,50 +556,8 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             runs.append(run)
-    if derive_darts:
-        runs += [
-            {
-                "strategy": "darts",
-                "seed": r["seed"],
-                **r["argmax_before_selection"],
-                "derived_from": "darts-pt: its supernet's argmax before the projections",
-            }
-            for r in runs
-            if r["strategy"] == "darts-pt" and "argmax_before_selection" in r
-        ]
-    runs += merged
-    table = summarize(runs)
-    out = {
-        "benchmark": "oneshot_quality",
-        "protocol": (
-            f"{args.images // 2} search-train + {args.images // 2} search-val CIFAR-10 images (JPEG), "
-            f"search_net C={args.channels} N={args.cells} batch_norm='search', {args.epochs} "
-            f"epochs, batch {args.batch_size}; cells scored by the NAS-Bench-201 table "
-            "(CIFAR-10 test accuracy, 200 epochs, C=16 N=5)"
-        ),
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "jax": jax.__version__,
-            "backend": jax.default_backend(),
-            "device_kind": jax.devices()[0].device_kind,
-            "morphax": mx.__version__,
-            "load_average_1m_at_start": round(os.getloadavg()[0], 2),
-        },
-        "settings": vars(args)
-        | {"data": "../shared/data/cifar10-jpeg" if args.data == DEFAULT_DATA else args.data},
-        "data_load_s": round(load_s, 1),
-        "runs": runs,
-        "table": table,
-        "goals": goals(table, runs),
-        "wall_s": round(time.perf_counter() - start, 1),
-    }
-    text = json.dumps(out, indent=2)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
+            write(report(complete=False))
+    print(write(report(complete=True)))
     return 0
 
 
