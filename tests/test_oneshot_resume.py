@@ -2,10 +2,10 @@
 
 Each search runs in its own process (`sys.executable`): once uninterrupted,
 once killed with SIGKILL as soon as its first epoch's checkpoint is written
-(DARTS-PT's: its first projection's), then run again with the same checkpoint to the end. The final state (every
-leaf of the `SearchState`: weights, batch statistics, logits, optimizer and
-controller states, step and key), the DNA and the history must be equal bit
-for bit.
+(DARTS-PT's: its first projection's), then run again with the same
+checkpoint to the end. The final state (every leaf of the `SearchState`:
+weights, batch statistics, logits, optimizer and controller states, step and
+key), the DNA, the history and the study's trials must be equal bit for bit.
 """
 
 from __future__ import annotations
