@@ -461,6 +461,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(
                 f"--merge {path}: not an output of this benchmark ({type(e).__name__}: {e})"
             )
+    keys = [(r.get("strategy"), r.get("seed")) for r in merged]
+    twice = sorted({k for k in keys if keys.count(k) > 1}, key=str)
+    if twice:  # a run counted twice would weigh twice in the means
+        parser.error(f"--merge: the files hold these (strategy, seed) runs twice: {twice}")
     if CHILDREN in names and not 1 <= args.children <= args.rank_cells:
         parser.error(
             f"--children must be in [1, --rank-cells={args.rank_cells}], but got {args.children}"
