@@ -171,6 +171,35 @@ def test_a_last_partial_batch_is_scored_alone(nb_runs: Any) -> None:
     assert got == (pytest.approx(acc, abs=1e-9), pytest.approx(loss, rel=1e-5))
 
 
+def test_spos_scores_its_epoch_candidates_on_a_fixed_validation_subset() -> None:
+    """`epoch_examples`: the epoch's candidates are ranked on a fixed random subset
+    of the validation set (the same every epoch); the exported path's metrics are
+    on the whole set."""
+    sn = mx.oneshot.supernet(Tiny(), TR.x[:32])
+    prog = mx.oneshot.SPOS(epoch_candidates=6, epoch_examples=24).program(
+        sn, steps_per_epoch=10, epochs=1
+    )
+    state = prog.init(jax.random.PRNGKey(0), TR.x[:32])
+    dna, metrics = prog.export(state, VA, 8)
+    assert prog.export(state, VA, 8) == (dna, metrics)  # the same subset each time
+    rows = np.sort(np.random.default_rng(0x5350).permutation(len(VA))[:24])
+    subset = [
+        prog.accuracy(state, prog.path_of(d), "index", VA[rows], 8)[0] for d in prog.candidates
+    ]
+    assert dna == prog.candidates[int(np.argmax(subset))]
+    assert metrics["mean_path_accuracy"] == pytest.approx(np.mean(subset), abs=1e-12)
+    whole = prog.accuracy(state, prog.path_of(dna), "index", VA, 8)
+    assert (metrics["valid_accuracy"], metrics["valid_loss"]) == whole
+    # all of the validation set: the best candidate is not evaluated twice
+    prog_all = mx.oneshot.SPOS(epoch_candidates=6, epoch_examples=None).program(
+        sn, steps_per_epoch=10, epochs=1
+    )
+    dna_all, m_all = prog_all.export(state, VA, 8)
+    full = [prog.accuracy(state, prog.path_of(d), "index", VA, 8) for d in prog.candidates]
+    assert dna_all == prog.candidates[int(np.argmax([a for a, _ in full]))]
+    assert (m_all["valid_accuracy"], m_all["valid_loss"]) == full[prog.candidates.index(dna_all)]
+
+
 # -- no recompilation ----------------------------------------------------------------
 
 
@@ -424,6 +453,8 @@ def test_bad_strategy_options_name_the_option_and_value() -> None:
         mx.oneshot.SPOS(evolution="evolve")
     with pytest.raises(ValueError, match=r"num_trials=0"):
         mx.oneshot.RSPS(num_trials=0)
+    with pytest.raises(ValueError, match=r"epoch_examples=0"):
+        mx.oneshot.SPOS(epoch_examples=0)
     with pytest.raises(TypeError, match=r"`controller` must be .* controller=RegularizedEvolution"):
         mx.oneshot.ENAS(controller=mx.algorithms.RegularizedEvolution())
     with pytest.raises(ValueError, match=r"learning_rate=-0.1"):
