@@ -213,3 +213,24 @@ def test_errors() -> None:
         _shapes(net_space(channels=2, cells_per_stage=1), (1, 8, 8, 1))
     with pytest.raises(ValueError, match="malformed NAS-Bench-201 arch string"):
         to_net("|conv~0|")
+
+
+@pytest.mark.parametrize("kind", ["net", "search_net"])
+def test_a_dead_node_is_not_constant_folded(kind: str) -> None:
+    """Node 1 is all `none`, and an avg-pool reads it. Its zeros are hidden from
+    XLA, which would otherwise constant-fold that pool at every compile (tens of
+    seconds for a CIFAR-sized child on CPU): the compiled step keeps that pool, the
+    cell's only 3x3 one, as a reduce-window in each of the 3 cells."""
+    ops = ("none", "nor_conv_1x1", "none", "nor_conv_1x1", "avg_pool_3x3", "skip_connect")
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3))
+    if kind == "net":
+        model: Any = NB201Net(cell=ops, channels=4, cells_per_stage=1)
+    else:
+        net = nb.search_net(channels=4, cells_per_stage=1)
+        model = mx.materialize(mx.trace(net, x), mx.DNA([nb.OPS.index(o) for o in ops]))
+    variables = model.init(jax.random.PRNGKey(1), x)
+    hlo = jax.jit(model.apply).lower(variables, x).compile().as_text()
+    pools = [ln for ln in hlo.splitlines() if "reduce-window(" in ln and "size=1x3x3x1" in ln]
+    assert len(pools) >= 3, hlo  # folded, there are none
+    y = model.apply(variables, x)
+    assert y.shape == (2, 10) and bool(jnp.all(jnp.isfinite(y)))
