@@ -332,8 +332,10 @@ def run_one(
         for h, d in zip(result.history, result.dnas, strict=True)
         if not h.get("phase_select", 0.0)  # the history's training epochs
     ]
-    if name.startswith("darts-pt") and trained:
-        before = trained[-1]  # the argmax export of the same supernet, before the projections
+    # the argmax export of the same supernet, before the projections (not for
+    # fixed alpha, whose architecture logits never train: its argmax means nothing)
+    if name == "darts-pt" and trained:
+        before = trained[-1]
         out["argmax_before_selection"] = {
             "dna": list(before),
             "arch": nb.arch_string(before),
@@ -360,8 +362,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         before = [
             r["argmax_before_selection"]["test_accuracy"]
             for r in runs
-            if r["strategy"] == name and "argmax_before_selection" in r
-        ]
+            if r["strategy"] == name == "darts-pt" and "argmax_before_selection" in r
+        ]  # older outputs of darts-pt-fixed hold one too
         if before:
             row["argmax_same_supernet_mean"] = round(statistics.mean(before), 2)
         taus = [r["ranking"] for r in runs if r["strategy"] == name and "ranking" in r]
