@@ -59,6 +59,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -97,7 +98,14 @@ def spos_vs_children(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     parameter proxy's tau against the children beside it."""
     from morphax.spaces.nasbench201 import parse_arch_string
 
-    children = [r for r in runs if r["strategy"] == CHILDREN and r.get("accuracy")]
+    # children runs of one draw and seed (e.g. two processes over halves of it) pool
+    pooled: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in runs:
+        if r["strategy"] == CHILDREN and r.get("accuracy"):
+            key = (r["seed"], r["rank_seed"], r["epochs"])
+            run = pooled.setdefault(key, {**r, "accuracy": {}})
+            run["accuracy"] = {**run["accuracy"], **r["accuracy"]}
+    children = list(pooled.values())
     spos = [
         r for r in runs if r["strategy"] == "spos" and "supernet_accuracy" in r.get("ranking", {})
     ]
@@ -243,12 +251,17 @@ def rank_cells(result: Any, valid: Any, num: int, seed: int, bench: Any) -> dict
 
 
 def train_children(
-    seed: int, args: argparse.Namespace, data: tuple[Any, Any], bench: Any
+    seed: int,
+    args: argparse.Namespace,
+    data: tuple[Any, Any],
+    bench: Any,
+    on_child: Callable[[dict[str, Any]], None] = lambda run: None,
 ) -> dict[str, Any]:
-    """The first `--children` cells of the ranked draw, each trained alone at the
-    search's budget: the search net's child (batch_norm="search"), the weight
-    optimizer of the one-shot strategies, `--epochs` epochs at `--batch-size`;
-    its accuracy on search-val."""
+    """`--children` cells of the ranked draw from `--children-start` on, each
+    trained alone at the search's budget: the search net's child
+    (batch_norm="search"), the weight optimizer of the one-shot strategies,
+    `--epochs` epochs at `--batch-size`; its accuracy on search-val.
+    `on_child` gets the run so far after each child."""
     import morphax as mx
     from morphax.spaces import nasbench201 as nb
 
@@ -260,7 +273,25 @@ def train_children(
     steps = args.epochs * (len(train) // args.batch_size)
     accuracy: dict[str, float] = {}
     start = time.perf_counter()
-    for i, dna in enumerate(ranked_cells(args.rank_cells, args.rank_seed, sn)[: args.children]):
+    first = args.children_start
+    cells = ranked_cells(args.rank_cells, args.rank_seed, sn)[first : first + args.children]
+
+    def run() -> dict[str, Any]:
+        table = [bench.test_accuracy(a, "cifar10") for a in accuracy]
+        return {
+            "strategy": "children",
+            "seed": seed,
+            "rank_seed": args.rank_seed,
+            "first": first,
+            "epochs": args.epochs,
+            "accuracy": dict(accuracy),
+            "kendall_tau_vs_table": (
+                round(kendall_tau(list(accuracy.values()), table), 4) if len(table) > 1 else None
+            ),
+            "search_s": round(time.perf_counter() - start, 1),
+        }
+
+    for i, dna in enumerate(cells):
         fit = mx.train.fit(
             sn.child(dna),
             mx.oneshot.Optimizers().weights(steps),
@@ -273,26 +304,13 @@ def train_children(
         arch = nb.arch_string(dna)
         accuracy[arch] = round(float(fit.metrics["accuracy"]), 4)
         print(
-            f"# child {i + 1}/{args.children} {arch}: {accuracy[arch]} "
+            f"# child {first + i + 1} ({i + 1}/{len(cells)}) {arch}: {accuracy[arch]} "
             f"(table {bench.test_accuracy(dna, 'cifar10'):.2f}, {time.perf_counter() - start:.0f} s)",
             file=sys.stderr,
             flush=True,
         )
-    return {
-        "strategy": "children",
-        "seed": seed,
-        "rank_seed": args.rank_seed,
-        "epochs": args.epochs,
-        "accuracy": accuracy,
-        "kendall_tau_vs_table": round(
-            kendall_tau(
-                list(accuracy.values()),
-                [bench.test_accuracy(a, "cifar10") for a in accuracy],
-            ),
-            4,
-        ),
-        "search_s": round(time.perf_counter() - start, 1),
-    }
+        on_child(run() | {"partial": i + 1 < len(cells)})
+    return run()
 
 
 def run_one(
@@ -425,6 +443,12 @@ def main(argv: list[str] | None = None) -> int:
         "--children", type=int, default=20, help="ranked cells trained alone by 'children' (20)"
     )
     parser.add_argument(
+        "--children-start",
+        type=int,
+        default=0,
+        help="the first ranked cell 'children' trains (0); runs over parts of one draw pool",
+    )
+    parser.add_argument(
         "--merge",
         nargs="+",
         default=[],
@@ -463,13 +487,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(
                 f"--merge {path}: not an output of this benchmark ({type(e).__name__}: {e})"
             )
-    keys = [(r.get("strategy"), r.get("seed")) for r in merged]
+    keys = [(r.get("strategy"), r.get("seed"), r.get("first")) for r in merged]
     twice = sorted({k for k in keys if keys.count(k) > 1}, key=str)
     if twice:  # a run counted twice would weigh twice in the means
         parser.error(f"--merge: the files hold these (strategy, seed) runs twice: {twice}")
-    if CHILDREN in names and not 1 <= args.children <= args.rank_cells:
+    if CHILDREN in names and not (
+        args.children >= 1
+        and args.children_start >= 0
+        and args.children_start + args.children <= args.rank_cells
+    ):
         parser.error(
-            f"--children must be in [1, --rank-cells={args.rank_cells}], but got {args.children}"
+            f"--children-start + --children must be in [1, --rank-cells={args.rank_cells}], "
+            f"but got {args.children_start} + {args.children}"
         )
     for flag in ("seeds", "epochs", "images", "channels", "cells", "batch_size"):
         if getattr(args, flag) < 1:
@@ -504,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     # its projections and the search runs once.
     derive_darts = "darts" in names and "darts-pt" in names
 
-    def report(complete: bool) -> dict[str, Any]:
+    def report(complete: bool, extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         derived = [
             {
                 "strategy": "darts",
@@ -515,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in runs
             if derive_darts and r["strategy"] == "darts-pt" and "argmax_before_selection" in r
         ]
-        every = runs + derived + merged
+        every = runs + list(extra) + derived + merged
         table = summarize(every)
         return {
             "benchmark": "oneshot_quality",
@@ -549,8 +578,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             try:
-                if name == CHILDREN:
-                    run = train_children(seed, args, data, bench)
+                if name == CHILDREN:  # the --out file gets each child as it ends
+
+                    def partial(run: dict[str, Any]) -> None:
+                        write(report(complete=False, extra=[run]))
+
+                    run = train_children(seed, args, data, bench, partial)
                 else:
                     run = run_one(name, seed, args, data, bench)
             except Exception as e:  # one failing strategy does not lose the others
