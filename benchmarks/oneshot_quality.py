@@ -490,7 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     keys = [(r.get("strategy"), r.get("seed"), r.get("first")) for r in merged]
     twice = sorted({k for k in keys if keys.count(k) > 1}, key=str)
     if twice:  # a run counted twice would weigh twice in the means
-        parser.error(f"--merge: the files hold these (strategy, seed) runs twice: {twice}")
+        parser.error(
+            f"--merge: the files hold these (strategy, seed, children start) runs twice: {twice}"
+        )
     if CHILDREN in names and not (
         args.children >= 1
         and args.children_start >= 0
