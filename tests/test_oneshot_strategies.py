@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import math
 import re
+import time
 from typing import Any
 
 import flax.linen as nn
@@ -353,10 +355,20 @@ def test_train_steps_keep_padding_logits_at_zero() -> None:
 
 def test_each_epoch_is_a_completed_trial(tmp_path: Any) -> None:
     store = tmp_path / "s.db"
+    begin = time.time()
     result = search(Tiny(), mx.oneshot.DARTS(), store=store, name="tiny", epochs=3)
+    end = time.time()
     study = mx.load_study(store, "tiny")
     trials = study.trials
     assert [t.status for t in trials] == ["completed"] * 3
+    # each trial spans its epoch: the first compiles, so it takes longer than
+    # the bookkeeping alone; the epochs follow each other inside the search
+    times = [(t.created, t.finished) for t in trials]
+    assert begin <= times[0][0] and times[-1][1] <= end
+    assert all(a < b for a, b in times)
+    assert all(b1 <= a2 for (_, b1), (a2, _) in itertools.pairwise(times))
+    durations = study.to_dataframe()["duration_s"]
+    assert durations.iloc[0] > 0.05 and (durations > 0).all()
     assert [t.dna for t in trials] == result.dnas
     for t, h in zip(trials, result.history, strict=True):
         assert t.metrics["valid_accuracy"] == pytest.approx(h["valid_accuracy"])

@@ -39,6 +39,7 @@ def _script(store: Storage) -> list[Any]:
         tid, number, seq = store.add_trial(sid, f"[{i}]", None)
         ids.append(tid)
         out.append(("add", number, seq))
+    store.set_trial_start(ids[2], 1000.0)
     out.append(("fin", store.finish_trial(ids[2], "completed", {"reward": 0.5}, None)))
     out.append(("retry", store.retry_trial(ids[0])))
     store.add_report(ids[0], 1, {"reward": 0.1})
@@ -52,12 +53,15 @@ def _script(store: Storage) -> list[Any]:
             store.finish_trial(tid, "completed", {"reward": 1.0}, None)
         with pytest.raises(StoreError, match="not pending"):
             store.retry_trial(tid)
+        with pytest.raises(StoreError, match="not pending"):
+            store.set_trial_start(tid, 0.0)
     tid, number, seq = store.add_trial(sid, "[9]", "{}")
     out.append(("add", number, seq))
     for r in store.trials(sid):
         out.append(
             (r.number, r.dna_json, r.program_json, r.status, r.metrics, r.reason, r.steps)
             + (r.attempts, r.propose_seq, r.feedback_seq, r.finished is None)
+            + (r.created == 1000.0,)
         )
     out.append(store.study_names())
     return out

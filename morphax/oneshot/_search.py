@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -239,6 +240,7 @@ def search(
     space = sn.space()
     try:
         for unit in range(len(history), units):
+            started = time.time()
             if unit < epochs:
                 state, metrics = run.epoch(state, unit)
                 state = prog.end_epoch(state, valid, batch_size, unit)
@@ -253,7 +255,7 @@ def search(
             history.append({"epoch": float(unit + 1), **metrics, **scored})
             dnas.append(dna)
             if store is not None:
-                record_unit(space, store, name, seed, dnas, history)
+                record_unit(space, store, name, seed, dnas, history, started)
             if ckpt is not None:
                 ckpt.save(state, history, dnas)
             if bar is not None:

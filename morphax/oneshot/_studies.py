@@ -18,9 +18,11 @@ def record_unit(
     seed: int,
     dnas: list[DNA],
     history: list[dict[str, float]],
+    started: float,
 ) -> None:
     """Writes the last of `dnas` with the last of `history` as trial `len(dnas)`
-    of study `name`.
+    of study `name`, its run dated from `started` (when the unit began, a
+    time.time()) so the study shows how long each unit took.
 
     Every exported DNA so far is enqueued in order: the study's journal
     answers those it holds already, so a resumed search (which may have
@@ -64,6 +66,7 @@ def record_unit(
             s.enqueue(dna)
         trial = s.ask()
         if trial is not None:
+            s.store.set_trial_start(trial._row_id, started)
             s.tell(trial, dict(history[-1]))
     finally:
         s.close()

@@ -131,6 +131,12 @@ class Storage(Protocol):
         `created`, so a duration leaves out the downtime); returns the attempts."""
         ...
 
+    def set_trial_start(self, trial_id: int, started: float) -> None:
+        """Dates a pending trial's run from `started` (a time.time()): for a
+        trial whose work was done before it was asked for, such as a one-shot
+        search's epoch, so its duration is the work's."""
+        ...
+
     def finish_trial(
         self, trial_id: int, status: str, metrics: dict[str, float] | None, reason: str | None
     ) -> int:
@@ -271,6 +277,10 @@ class MemoryStorage:
         rows, i, row = self._pending(trial_id)
         rows[i] = replace(row, attempts=row.attempts + 1, created=time.time())
         return row.attempts + 1
+
+    def set_trial_start(self, trial_id: int, started: float) -> None:
+        rows, i, row = self._pending(trial_id)
+        rows[i] = replace(row, created=started)
 
     def finish_trial(
         self, trial_id: int, status: str, metrics: dict[str, float] | None, reason: str | None

@@ -308,6 +308,11 @@ class Store:
             )
         return attempts + 1
 
+    def set_trial_start(self, trial_id: int, started: float) -> None:
+        with self._write():
+            self._pending(trial_id)
+            self.conn.execute("UPDATE trials SET created = ? WHERE id = ?", (started, trial_id))
+
     def finish_trial(
         self, trial_id: int, status: str, metrics: dict[str, float] | None, reason: str | None
     ) -> int:
