@@ -17,6 +17,9 @@ supernet). For `darts-pt` the argmax cell of the same supernet before the
 projections is scored too (perturbation selection should beat it); that
 cell is DARTS's (the two train the same supernet bit for bit), so with both
 `darts` and `darts-pt` asked for the search runs once.
+`--batch-norm train` searches with affine batch norms on running averages
+instead (the search net's other option): its runs get rows of their own,
+`darts (batch_norm=train)` say, and count toward no goal.
 
 Ranking: after each SPOS search, 100 valid cells drawn uniformly (seed
 `--rank-seed`) are scored as single paths of the trained supernet on the
@@ -45,7 +48,7 @@ Usage:
     python benchmarks/oneshot_quality.py [--seeds 3] [--first-seed 0] [--epochs 40]
         [--strategies darts,darts-pt,darts-pt-fixed,gdas,spos] [--images 10000]
         [--channels 8] [--cells 1] [--batch-size 64] [--rank-cells 100] [--out FILE]
-        [--children 20] [--merge FILE ...]
+        [--children 20] [--batch-norm search|train] [--merge FILE ...]
     # one table from runs split over processes:
     python benchmarks/oneshot_quality.py --strategies '' --merge out/a.json out/b.json
 """
@@ -92,6 +95,13 @@ def make_strategy(name: str) -> Any:
     raise ValueError(f"unknown strategy {name!r}; the strategies are {STRATEGIES}")
 
 
+def label(run: dict[str, Any]) -> str:
+    """A run's row in the table: its strategy, with the batch norm when not the
+    protocol's ("search"), so runs of another batch norm never join its means."""
+    bn = run.get("batch_norm", "search")
+    return run["strategy"] if bn == "search" else f"{run['strategy']} (batch_norm={bn})"
+
+
 def spos_vs_children(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Kendall's tau of SPOS's supernet scores against the accuracies of the same
     cells trained alone, over each (SPOS seed, children seed) pair; the
@@ -102,7 +112,7 @@ def spos_vs_children(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     pooled: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in runs:
         if r["strategy"] == CHILDREN and r.get("accuracy"):
-            key = (r["seed"], r["rank_seed"], r["epochs"])
+            key = (r["seed"], r["rank_seed"], r["epochs"], r.get("batch_norm", "search"))
             run = pooled.setdefault(key, {**r, "accuracy": {}})
             run["accuracy"] = {**run["accuracy"], **r["accuracy"]}
     children = list(pooled.values())
@@ -112,8 +122,9 @@ def spos_vs_children(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     pairs = []
     for c in children:
         for r in spos:
-            if r["ranking"]["seed"] != c["rank_seed"]:
-                continue  # another draw of cells
+            same_bn = r.get("batch_norm", "search") == c.get("batch_norm", "search")
+            if r["ranking"]["seed"] != c["rank_seed"] or not same_bn:
+                continue  # another draw of cells, or another batch norm
             cells = [a for a in c["accuracy"] if a in r["ranking"]["supernet_accuracy"]]
             if len(cells) < 3:
                 continue
@@ -267,7 +278,10 @@ def train_children(
 
     train, valid = data
     model = nb.search_net(
-        channels=args.channels, cells_per_stage=args.cells, num_classes=10, batch_norm="search"
+        channels=args.channels,
+        cells_per_stage=args.cells,
+        num_classes=10,
+        batch_norm=args.batch_norm,
     )
     sn = mx.oneshot.supernet(model, train.x[:2])
     steps = args.epochs * (len(train) // args.batch_size)
@@ -280,6 +294,7 @@ def train_children(
         table = [bench.test_accuracy(a, "cifar10") for a in accuracy]
         return {
             "strategy": "children",
+            "batch_norm": args.batch_norm,
             "seed": seed,
             "rank_seed": args.rank_seed,
             "first": first,
@@ -321,7 +336,10 @@ def run_one(
 
     train, valid = data
     model = nb.search_net(
-        channels=args.channels, cells_per_stage=args.cells, num_classes=10, batch_norm="search"
+        channels=args.channels,
+        cells_per_stage=args.cells,
+        num_classes=10,
+        batch_norm=args.batch_norm,
     )
     start = time.perf_counter()
     result = mx.oneshot.search(
@@ -337,6 +355,7 @@ def run_one(
     wall = time.perf_counter() - start
     out: dict[str, Any] = {
         "strategy": name,
+        "batch_norm": args.batch_norm,
         "seed": seed,
         "dna": list(result.dna),
         "arch": nb.arch_string(result.dna),
@@ -366,8 +385,8 @@ def run_one(
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     table: dict[str, Any] = {}
-    for name in dict.fromkeys(r["strategy"] for r in runs):
-        accs = [r["test_accuracy"] for r in runs if r["strategy"] == name and "test_accuracy" in r]
+    for name in dict.fromkeys(label(r) for r in runs):
+        accs = [r["test_accuracy"] for r in runs if label(r) == name and "test_accuracy" in r]
         if not accs:
             continue
         row: dict[str, Any] = {
@@ -380,11 +399,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         before = [
             r["argmax_before_selection"]["test_accuracy"]
             for r in runs
-            if r["strategy"] == name == "darts-pt" and "argmax_before_selection" in r
+            if label(r) == name == "darts-pt" and "argmax_before_selection" in r
         ]  # older outputs of darts-pt-fixed hold one too
         if before:
             row["argmax_same_supernet_mean"] = round(statistics.mean(before), 2)
-        taus = [r["ranking"] for r in runs if r["strategy"] == name and "ranking" in r]
+        taus = [r["ranking"] for r in runs if label(r) == name and "ranking" in r]
         if taus:
             row["kendall_tau_supernet_mean"] = round(
                 statistics.mean(t["kendall_tau_supernet_vs_table"] for t in taus), 4
@@ -411,9 +430,7 @@ def goals(table: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
     if "gdas" in table:
         out["gdas_at_least_90"] = table["gdas"]["mean"] >= 90.0
     if "darts" in table:
-        accs = [
-            r["test_accuracy"] for r in runs if r["strategy"] == "darts" and "test_accuracy" in r
-        ]
+        accs = [r["test_accuracy"] for r in runs if label(r) == "darts" and "test_accuracy" in r]
         collapsed = sum(a <= 60.0 for a in accs)
         out["darts_collapses_at_most_60_in_2_of_3"] = collapsed * 3 >= 2 * len(accs)
     if "spos" in table and "kendall_tau_supernet_mean" in table["spos"]:
@@ -462,6 +479,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", type=int, default=1, help="N, cells per stage (1)")
     parser.add_argument("--batch-size", type=int, default=64, help="(64)")
     parser.add_argument(
+        "--batch-norm",
+        choices=("search", "train"),
+        default="search",
+        help="the search net's batch norm: 'search' (the protocol: no affine, batch "
+        "statistics) or 'train' (affine, running averages); runs of 'train' get rows of "
+        "their own and count toward no goal",
+    )
+    parser.add_argument(
         "--rank-cells", type=int, default=100, help="cells SPOS ranks (100; 0: off)"
     )
     parser.add_argument("--rank-seed", type=int, default=0, help="seed of the ranked cells (0)")
@@ -487,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(
                 f"--merge {path}: not an output of this benchmark ({type(e).__name__}: {e})"
             )
-    keys = [(r.get("strategy"), r.get("seed"), r.get("first")) for r in merged]
+    keys = [(label(r), r.get("seed"), r.get("first")) for r in merged]
     twice = sorted({k for k in keys if keys.count(k) > 1}, key=str)
     if twice:  # a run counted twice would weigh twice in the means
         parser.error(
@@ -539,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
         derived = [
             {
                 "strategy": "darts",
+                "batch_norm": r.get("batch_norm", "search"),
                 "seed": r["seed"],
                 **r["argmax_before_selection"],
                 "derived_from": "darts-pt: its supernet's argmax before the projections",
@@ -554,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
             "protocol": (
                 f"{args.images // 2} search-train + {args.images // 2} search-val CIFAR-10 "
                 f"images (JPEG), search_net C={args.channels} N={args.cells} "
-                f"batch_norm='search', {args.epochs} epochs, batch {args.batch_size}; cells "
+                f"batch_norm={args.batch_norm!r}, {args.epochs} epochs, batch {args.batch_size}; cells "
                 "scored by the NAS-Bench-201 table (CIFAR-10 test accuracy, 200 epochs, C=16 N=5)"
             ),
             "machine": machine | {"load_average_1m_now": round(os.getloadavg()[0], 2)},

@@ -298,3 +298,29 @@ def test_a_live_search_keeps_its_lease_while_a_trial_runs(tmp_path: Path) -> Non
         mx.search(SPACE, Random(seed=0), num_trials=4, store=path, lease_s=1.0).ask()
     a.tell(t, 1.0)  # type: ignore[arg-type]
     a.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "memory"])
+def test_tell_dates_a_trial_from_when_its_work_started(tmp_path: Path, backend: str) -> None:
+    import time
+
+    store = tmp_path / "s.db" if backend == "sqlite" else None
+    s = mx.search(SPACE, Random(seed=0), num_trials=3, store=store)
+    began = time.time() - 30.0  # the work began before the trial was asked for
+    t = s.ask()
+    assert t is not None
+    s.tell(t, 1.0, started=began)
+    assert t.created == began and t.finished is not None and t.finished - began >= 30.0
+    u = s.ask()
+    assert u is not None
+    for bad in (time.time() + 3600, float("nan"), "yesterday", True, -1.0):
+        with pytest.raises(ValueError, match=r"`started` must be a time.time\(\) of the past"):
+            s.tell(u, 1.0, started=bad)  # type: ignore[arg-type]
+    assert u.status == "pending"  # a refused tell changes nothing
+    s.tell(u, 2.0)
+    with pytest.raises(ValueError, match=r"trial #2 is finished"):
+        s.tell(u, 2.0, started=began)
+    trials = s.study().trials if store is None else None
+    s.close()
+    first = (mx.load_study(store).trials if store else trials)[0]  # type: ignore[index]
+    assert first.created == pytest.approx(began) and first.finished - first.created >= 30.0

@@ -66,7 +66,6 @@ def record_unit(
             s.enqueue(dna)
         trial = s.ask()
         if trial is not None:
-            s.store.set_trial_start(trial._row_id, started)
-            s.tell(trial, dict(history[-1]))
+            s.tell(trial, dict(history[-1]), started=started)
     finally:
         s.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -214,14 +215,35 @@ class Search(_Journal, _Parallel):
         self._in_flight[row_id] = trial
         return trial
 
-    def tell(self, trial: Trial, result: float | dict[str, float] | None) -> None:
+    def tell(
+        self,
+        trial: Trial,
+        result: float | dict[str, float] | None,
+        *,
+        started: float | None = None,
+    ) -> None:
         """Reports the result of a trial handed out by :meth:`ask`, in any order.
 
         `result` is the reward (a float) or a dict of metrics, as for
-        `trial.report(result)`; None marks the trial failed.
+        `trial.report(result)`; None marks the trial failed. `started` (a
+        `time.time()`, at most now) dates the trial's run from when its work
+        began, for work done before it was asked for (a one-shot search's
+        epoch, say); by default the run starts at :meth:`ask`.
         """
         if not isinstance(trial, Trial) or trial._sink is not self:
             raise ValueError(f"{trial!r} was not handed out by this search's ask()")
+        if started is not None:
+            ok = isinstance(started, int | float) and not isinstance(started, bool)
+            if not (ok and math.isfinite(started) and 0 < started <= time.time()):
+                raise ValueError(
+                    "`started` must be a time.time() of the past (when the trial's work "
+                    f"began), but got started={started!r} for trial #{trial.id}"
+                )
+            if trial.done:
+                raise ValueError(f"trial #{trial.id} is finished: `started` dates a live trial")
+            with self._lock:
+                self.store.set_trial_start(trial._row_id, float(started))
+            trial.created = float(started)
         if result is None:
             trial.fail("told None")
         else:
