@@ -257,6 +257,15 @@ class _Journal:
             return _reward_of(by_number[number], self.objective)
         return _reward_of(row, self.objective)
 
+    def _check(self, dna: Any) -> None:
+        """Refuses a proposal that is not a DNA of the search's spec."""
+        if not isinstance(dna, DNA):
+            raise TypeError(f"{self.algorithm!r} proposed {dna!r}, which is not a DNA")
+        try:
+            self.spec.validate(dna)
+        except ValueError as e:
+            raise ValueError(f"{self.algorithm!r} proposed an invalid DNA: {e}") from None
+
     def _answered(self, dna: DNA) -> bool:
         """With duplicates="reuse": a DNA the study completed before is answered
         with that trial's result (a skipped row naming it) without running."""

@@ -4,6 +4,7 @@ resumed search must match."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -23,6 +24,21 @@ class _Parallel:
     _lock: Any
 
     def _open(self) -> None: ...
+
+    def _start_at(self, trial: Trial, started: float) -> None:
+        """Dates a trial in flight from `started` (a past `time.time()`), when
+        its work began before it was asked for."""
+        ok = isinstance(started, int | float) and not isinstance(started, bool)
+        if not (ok and math.isfinite(started) and 0 < started <= time.time()):
+            raise ValueError(
+                "`started` must be a time.time() of the past (when the trial's work "
+                f"began), but got started={started!r} for trial #{trial.id}"
+            )
+        if trial.done:
+            raise ValueError(f"trial #{trial.id} is finished: `started` dates a live trial")
+        with self._lock:
+            self.store.set_trial_start(trial._row_id, float(started))
+        trial.created = float(started)
 
     def retry(self, trial: Trial) -> int:
         """Counts one more attempt of a trial in flight whose run was lost (its

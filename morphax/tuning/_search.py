@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import threading
 import time
@@ -85,10 +84,8 @@ class Search(_Journal, _Parallel):
         self.lease_s = float(lease_s)
         self.takeover = bool(takeover)
         self._owns_store = isinstance(store, str | os.PathLike)
-        if store is None:
-            self.store: Storage = MemoryStorage()
-        elif isinstance(store, str | os.PathLike):
-            self.store = Store(store)
+        if store is None or isinstance(store, str | os.PathLike):
+            self.store: Storage = MemoryStorage() if store is None else Store(store)
         else:
             self.store = store
         self.owner = owner_token()  # one per search: host, pid and the process's identity
@@ -216,34 +213,19 @@ class Search(_Journal, _Parallel):
         return trial
 
     def tell(
-        self,
-        trial: Trial,
-        result: float | dict[str, float] | None,
-        *,
-        started: float | None = None,
+        self, trial: Trial, result: float | dict[str, float] | None, *, started: float | None = None
     ) -> None:
         """Reports the result of a trial handed out by :meth:`ask`, in any order.
 
         `result` is the reward (a float) or a dict of metrics, as for
-        `trial.report(result)`; None marks the trial failed. `started` (a
-        `time.time()`, at most now) dates the trial's run from when its work
-        began, for work done before it was asked for (a one-shot search's
-        epoch, say); by default the run starts at :meth:`ask`.
+        `trial.report(result)`; None marks the trial failed. `started`, a past
+        `time.time()`, dates the trial's run from when its work began (before
+        :meth:`ask`, as a one-shot search's epoch); by default, from :meth:`ask`.
         """
         if not isinstance(trial, Trial) or trial._sink is not self:
             raise ValueError(f"{trial!r} was not handed out by this search's ask()")
         if started is not None:
-            ok = isinstance(started, int | float) and not isinstance(started, bool)
-            if not (ok and math.isfinite(started) and 0 < started <= time.time()):
-                raise ValueError(
-                    "`started` must be a time.time() of the past (when the trial's work "
-                    f"began), but got started={started!r} for trial #{trial.id}"
-                )
-            if trial.done:
-                raise ValueError(f"trial #{trial.id} is finished: `started` dates a live trial")
-            with self._lock:
-                self.store.set_trial_start(trial._row_id, float(started))
-            trial.created = float(started)
+            self._start_at(trial, started)
         if result is None:
             trial.fail("told None")
         else:
@@ -375,14 +357,6 @@ class Search(_Journal, _Parallel):
         with contextlib.suppress(Exception):
             if self._state == "open" and self._heartbeat is not None:
                 self._heartbeat.stop.set()
-
-    def _check(self, dna: Any) -> None:
-        if not isinstance(dna, DNA):
-            raise TypeError(f"{self.algorithm!r} proposed {dna!r}, which is not a DNA")
-        try:
-            self.spec.validate(dna)
-        except ValueError as e:
-            raise ValueError(f"{self.algorithm!r} proposed an invalid DNA: {e}") from None
 
     # -- results -------------------------------------------------------------------
 
