@@ -95,11 +95,28 @@ def make_strategy(name: str) -> Any:
     raise ValueError(f"unknown strategy {name!r}; the strategies are {STRATEGIES}")
 
 
+def batch_norm(run: dict[str, Any]) -> str:
+    """The search net's batch norm of a run (outputs before the option: "search")."""
+    return str(run.get("batch_norm", "search"))
+
+
 def label(run: dict[str, Any]) -> str:
     """A run's row in the table: its strategy, with the batch norm when not the
     protocol's ("search"), so runs of another batch norm never join its means."""
-    bn = run.get("batch_norm", "search")
+    bn = batch_norm(run)
     return run["strategy"] if bn == "search" else f"{run['strategy']} (batch_norm={bn})"
+
+
+def search_model(args: argparse.Namespace) -> Any:
+    """The search net of the protocol (`--channels`, `--cells`, `--batch-norm`)."""
+    from morphax.spaces import nasbench201 as nb
+
+    return nb.search_net(
+        channels=args.channels,
+        cells_per_stage=args.cells,
+        num_classes=10,
+        batch_norm=args.batch_norm,
+    )
 
 
 def spos_vs_children(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -112,7 +129,7 @@ def spos_vs_children(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     pooled: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in runs:
         if r["strategy"] == CHILDREN and r.get("accuracy"):
-            key = (r["seed"], r["rank_seed"], r["epochs"], r.get("batch_norm", "search"))
+            key = (r["seed"], r["rank_seed"], r["epochs"], batch_norm(r))
             run = pooled.setdefault(key, {**r, "accuracy": {}})
             run["accuracy"] = {**run["accuracy"], **r["accuracy"]}
     children = list(pooled.values())
@@ -122,8 +139,7 @@ def spos_vs_children(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     pairs = []
     for c in children:
         for r in spos:
-            same_bn = r.get("batch_norm", "search") == c.get("batch_norm", "search")
-            if r["ranking"]["seed"] != c["rank_seed"] or not same_bn:
+            if r["ranking"]["seed"] != c["rank_seed"] or batch_norm(r) != batch_norm(c):
                 continue  # another draw of cells, or another batch norm
             cells = [a for a in c["accuracy"] if a in r["ranking"]["supernet_accuracy"]]
             if len(cells) < 3:
@@ -277,12 +293,7 @@ def train_children(
     from morphax.spaces import nasbench201 as nb
 
     train, valid = data
-    model = nb.search_net(
-        channels=args.channels,
-        cells_per_stage=args.cells,
-        num_classes=10,
-        batch_norm=args.batch_norm,
-    )
+    model = search_model(args)
     sn = mx.oneshot.supernet(model, train.x[:2])
     steps = args.epochs * (len(train) // args.batch_size)
     accuracy: dict[str, float] = {}
@@ -335,12 +346,7 @@ def run_one(
     from morphax.spaces import nasbench201 as nb
 
     train, valid = data
-    model = nb.search_net(
-        channels=args.channels,
-        cells_per_stage=args.cells,
-        num_classes=10,
-        batch_norm=args.batch_norm,
-    )
+    model = search_model(args)
     start = time.perf_counter()
     result = mx.oneshot.search(
         model,
@@ -422,7 +428,7 @@ def goals(table: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The issue's goals, for the protocol's runs; runs of another batch norm
     get the same checks under keys of their own (`... (batch_norm=train)`)."""
     out: dict[str, Any] = {}
-    for bn in dict.fromkeys(r.get("batch_norm", "search") for r in runs):
+    for bn in dict.fromkeys(batch_norm(r) for r in runs):
         tag = "" if bn == "search" else f" (batch_norm={bn})"
         rows = {name: table[name + tag] for name in STRATEGIES if name + tag in table}
         if "darts-pt-fixed" in rows:
@@ -571,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         derived = [
             {
                 "strategy": "darts",
-                "batch_norm": r.get("batch_norm", "search"),
+                "batch_norm": batch_norm(r),
                 "seed": r["seed"],
                 **r["argmax_before_selection"],
                 "derived_from": "darts-pt: its supernet's argmax before the projections",

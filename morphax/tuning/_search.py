@@ -84,8 +84,10 @@ class Search(_Journal, _Parallel):
         self.lease_s = float(lease_s)
         self.takeover = bool(takeover)
         self._owns_store = isinstance(store, str | os.PathLike)
-        if store is None or isinstance(store, str | os.PathLike):
-            self.store: Storage = MemoryStorage() if store is None else Store(store)
+        if store is None:
+            self.store: Storage = MemoryStorage()
+        elif isinstance(store, str | os.PathLike):
+            self.store = Store(store)
         else:
             self.store = store
         self.owner = owner_token()  # one per search: host, pid and the process's identity
