@@ -48,7 +48,7 @@ Usage:
     python benchmarks/oneshot_quality.py [--seeds 3] [--first-seed 0] [--epochs 40]
         [--strategies darts,darts-pt,darts-pt-fixed,gdas,spos] [--images 10000]
         [--channels 8] [--cells 1] [--batch-size 64] [--rank-cells 100] [--out FILE]
-        [--children 20] [--batch-norm search|train] [--merge FILE ...]
+        [--children 20] [--batch-norm search|train] [--data FOLDER|digits] [--merge FILE ...]
     # one table from runs split over processes:
     python benchmarks/oneshot_quality.py --strategies '' --merge out/a.json out/b.json
 """
@@ -175,8 +175,13 @@ def spos_vs_children(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def load_data(path: str, images: int) -> tuple[Any, Any]:
-    """(search-train, search-val): `images` CIFAR-10 training images, half each."""
-    from morphax.train import Dataset, load_image_folder
+    """(search-train, search-val): `images` CIFAR-10 training images, half each;
+    for `path="digits"`, the embedded 8x8 digits' train and valid splits (a
+    CI-sized check, `images` ignored)."""
+    from morphax.train import Dataset, load_digits, load_image_folder
+
+    if path == "digits":
+        return load_digits()
 
     tarball = os.path.join(path, "train.tar.gz")
     if not os.path.exists(tarball):
@@ -503,7 +508,12 @@ def main(argv: list[str] | None = None) -> int:
         "--rank-cells", type=int, default=100, help="cells SPOS ranks (100; 0: off)"
     )
     parser.add_argument("--rank-seed", type=int, default=0, help="seed of the ranked cells (0)")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="the cifar10-jpeg folder")
+    parser.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        help="the cifar10-jpeg folder, or 'digits': the embedded digits (1,438 search-train, "
+        "359 search-val; --images ignored)",
+    )
     parser.add_argument("--out", help="also write the JSON to this file")
     parser.add_argument(
         "--progress", action="store_true", help="each search's progress bar on stderr"
@@ -591,8 +601,13 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "oneshot_quality",
             "complete": complete,
             "protocol": (
-                f"{args.images // 2} search-train + {args.images // 2} search-val CIFAR-10 "
-                f"images (JPEG), search_net C={args.channels} N={args.cells} "
+                (
+                    "the embedded digits (train / valid splits)"
+                    if args.data == "digits"
+                    else f"{args.images // 2} search-train + {args.images // 2} search-val "
+                    "CIFAR-10 images (JPEG)"
+                )
+                + f", search_net C={args.channels} N={args.cells} "
                 f"batch_norm={args.batch_norm!r}, {args.epochs} epochs, batch {args.batch_size}; cells "
                 "scored by the NAS-Bench-201 table (CIFAR-10 test accuracy, 200 epochs, C=16 N=5)"
             ),
