@@ -153,6 +153,19 @@ def spos_vs_children(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
                     "kendall_tau_supernet_vs_children": round(
                         kendall_tau([r["ranking"]["supernet_accuracy"][a] for a in cells], alone), 4
                     ),
+                    **(
+                        {
+                            "kendall_tau_running_averages_vs_children": round(
+                                kendall_tau(
+                                    [r["ranking"]["running_averages_accuracy"][a] for a in cells],
+                                    alone,
+                                ),
+                                4,
+                            )
+                        }
+                        if "running_averages_accuracy" in r["ranking"]
+                        else {}
+                    ),
                     "kendall_tau_params_vs_children": round(
                         kendall_tau(
                             [float(child_params(parse_arch_string(a))) for a in cells], alone
@@ -264,6 +277,8 @@ def rank_cells(result: Any, valid: Any, num: int, seed: int, bench: Any) -> dict
     start = time.perf_counter()
     scores = result.score(dnas, valid)
     score_s = time.perf_counter() - start
+    # the same supernet without recomputed batch statistics (its running averages)
+    plain = result.score(dnas, valid, recalibrate=False)
     table = [bench.test_accuracy(d, "cifar10") for d in dnas]
     archs = [tuple(nb.OPS[v] for v in d) for d in dnas]
     check_child_params(archs[:2])
@@ -273,11 +288,15 @@ def rank_cells(result: Any, valid: Any, num: int, seed: int, bench: Any) -> dict
         "seed": seed,
         "kendall_tau_supernet_vs_table": round(kendall_tau(scores, table), 4),
         "kendall_tau_params_vs_table": round(kendall_tau(params, table), 4),
+        "kendall_tau_running_averages_vs_table": round(kendall_tau(plain, table), 4),
         "score_s": round(score_s, 2),
         "mean_supernet_accuracy": round(float(np.mean(scores)), 4),
         # each cell's supernet score, to rank against children trained alone
         "supernet_accuracy": {
             nb.arch_string(d): round(a, 4) for d, a in zip(dnas, scores, strict=True)
+        },
+        "running_averages_accuracy": {
+            nb.arch_string(d): round(a, 4) for d, a in zip(dnas, plain, strict=True)
         },
     }
 

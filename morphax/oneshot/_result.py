@@ -51,17 +51,36 @@ class SearchResult:
     def child_variables(self) -> Any:
         """The child's variables inherited from the supernet (shapes of the child's).
 
-        Fresh copies: training them (`morphax.train.fit(..., variables=)`
-        donates its inputs' buffers) leaves this result's state intact.
+        Their `batch_stats` are recomputed for the child's path (see
+        `recalibrate` of :func:`~morphax.oneshot.search`), so the child
+        evaluated with them scores what the search reported. Fresh copies:
+        training them (`morphax.train.fit(..., variables=)` donates its
+        inputs' buffers) leaves this result's state intact.
         """
-        inherited = self.supernet.child_variables(self.variables, self.dna)
+        path = self._program.path_of(self.dna)
+        model_state = self._program.calibrated(self.state, path)
+        variables = {"params": self.state.params, **model_state}
+        inherited = self.supernet.child_variables(variables, self.dna)
         return jax.tree.map(jnp.array, inherited)
 
-    def score(self, dnas: list[DNA], data: Any, *, batch_size: int | None = None) -> list[float]:
+    def score(
+        self,
+        dnas: list[DNA],
+        data: Any,
+        *,
+        batch_size: int | None = None,
+        recalibrate: bool = True,
+    ) -> list[float]:
         """The accuracy of each DNA on `data` as a single path of the trained
-        supernet (one compiled evaluation for all of them)."""
+        supernet (one compiled evaluation for all of them), each with its
+        batch statistics recomputed over the search's calibration batches
+        (`recalibrate` of :func:`~morphax.oneshot.search`); False: with the
+        supernet's running averages."""
         for d in dnas:
             self.supernet.spec.validate(d)
         bs = batch_size or self._batch_size
-        path_of = self._program.path_of
-        return [self._program.accuracy(self.state, path_of(d), "index", data, bs)[0] for d in dnas]
+        prog = self._program
+        return [
+            prog.accuracy(self.state, prog.path_of(d), "index", data, bs, calibrate=recalibrate)[0]
+            for d in dnas
+        ]

@@ -82,6 +82,17 @@ def _valid_batches(data: Any, batch_size: int, seed: int) -> Iterator[tuple[Any,
         yield from data.batches(size, seed=seed + 7919 * r)
 
 
+def _calibration(train: Any, batch_size: int, batches: int, seed: int) -> Any:
+    """`[K, B, ...]`: K = min(`batches`, full batches of `train`) fixed batches of
+    `train` (seeded) to recompute single paths' batch statistics; None if K = 0."""
+    k = min(batches, len(train) // batch_size)
+    if k == 0:
+        return None
+    rows = np.random.default_rng([seed, 0xCA1B]).permutation(len(train))[: k * batch_size]
+    x = np.asarray(train.x[np.sort(rows)])
+    return jax.device_put(x.reshape(k, batch_size, *x.shape[1:]))
+
+
 class _Runner:
     """One search run: the program, the data and the progress bar."""
 
@@ -130,6 +141,7 @@ def search(
     name: str | None = None,
     progress: bool = True,
     compilation_cache: str | os.PathLike[str] | bool | None = None,
+    recalibrate: int = 16,
 ) -> SearchResult:
     """Searches a model's decisions by weight sharing (one-shot NAS).
 
@@ -170,6 +182,11 @@ def search(
             cache; None: `$MORPHAX_COMPILATION_CACHE`, else
             `~/.cache/morphax/jax` (unless JAX already has one set); False:
             leave JAX's setting alone.
+        recalibrate: a single path (an exported or scored architecture, and
+            :attr:`SearchResult.child_variables`) gets its `batch_stats`
+            recomputed over this many fixed batches of `train` before it is
+            scored, as SPOS does; the supernet's running averages are those
+            of the mixture or of other paths. 0: scored with them as they are.
 
     Returns:
         A :class:`SearchResult`: `.dna`, `.child`, `.child_variables`,
@@ -193,6 +210,11 @@ def search(
         True
     """
     _check(strategy, train, valid, epochs, batch_size)
+    if isinstance(recalibrate, bool) or not isinstance(recalibrate, int) or recalibrate < 0:
+        raise ValueError(
+            f"`recalibrate` must be an int >= 0 (batches of `train`), but got "
+            f"recalibrate={recalibrate!r}"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"`seed` must be an int >= 0, but got seed={seed!r}")
     if compilation_cache is not False:
@@ -203,6 +225,7 @@ def search(
     sn = _supernet(model, strategy, x0)
     steps = len(train) // batch_size
     prog = strategy.program(sn, steps_per_epoch=steps, epochs=epochs)
+    prog.calibration = _calibration(train, batch_size, recalibrate, seed)
     name = name or f"oneshot-{type(strategy).__name__.lower()}"
     rows = pt_order(prog, seed) if getattr(strategy, "selection", None) == "pt" else []
     units = epochs + len(rows)
@@ -222,6 +245,7 @@ def search(
                 "epochs": epochs,
                 "batch_size": batch_size,
                 "seed": seed,
+                "recalibrate": recalibrate,
                 "train": [train.name, len(train)],
                 "valid": [valid.name, len(valid)],
             },

@@ -232,6 +232,7 @@ class Program:
         self.w_opt = strategy.optimizers.weights(self.steps_per_epoch * self.epochs)
         self.a_opt = strategy.optimizers.arch()
         self._eval_fns: dict[str, Any] = {}
+        self._calibrate: Any = None
         model = getattr(sn, "model", None)
         self.takes_train = not callable(model) or "train" in inspect.signature(model).parameters
 
@@ -346,10 +347,71 @@ class Program:
             self._eval_fns[kind] = jax.jit(evaluate)
         return self._eval_fns[kind]
 
+    #: Training batches `[K, B, ...]` over which a single path's batch statistics
+    #: are recomputed before it is scored (set by `search`); None: scored with
+    #: the supernet's running averages.
+    calibration: Any = None
+
+    def calibrated(self, state: SearchState, path: Any) -> Any:
+        """The model state with its `batch_stats` recomputed for the single path
+        `path` over :attr:`calibration` (SPOS's recalibration).
+
+        The supernet's running averages are those of the paths it trained, so
+        a single path scored with them is scored with another network's
+        statistics. Each entry becomes the mean over the calibration batches
+        of the path's batch statistic. The running-average update of each
+        entry (`m * old + (1 - m) * batch`, Flax's batch norm) is read off
+        two passes of the first batch from all-0 and all-1 entries, so any
+        momentum works; an entry that a training pass leaves as it was
+        (m = 1) keeps its value. No calibration or no `batch_stats`: the
+        state's own.
+        """
+        model_state = state.model_state
+        if self.calibration is None or not model_state.get("batch_stats"):
+            return model_state
+        if self._calibrate is None:
+            Arch = arch_cls()
+
+            def calibrate(params: Any, model_state: Any, path: Any, xs: Any) -> Any:
+                arch, key = Arch(index=path), jax.random.PRNGKey(0)
+                old = model_state["batch_stats"]
+
+                def stats(fill: float, x: Any) -> Any:
+                    filled = jax.tree.map(lambda v: jnp.full_like(v, fill), old)
+                    ms = {**model_state, "batch_stats": filled}
+                    return self.forward(params, ms, arch, x, train=True, key=key)[1]["batch_stats"]
+
+                first = stats(0.0, xs[0])
+                keep = jax.tree.map(jnp.subtract, stats(1.0, xs[0]), first)  # m per entry
+
+                def add(total: Any, x: Any) -> tuple[Any, None]:
+                    return jax.tree.map(jnp.add, total, stats(0.0, x)), None
+
+                total, _ = jax.lax.scan(add, first, xs[1:])
+                n = xs.shape[0]
+
+                def fix(o: Any, t: Any, m: Any) -> Any:
+                    return jnp.where(1.0 - m > 1e-6, t / n / jnp.maximum(1.0 - m, 1e-6), o)
+
+                return {**model_state, "batch_stats": jax.tree.map(fix, old, total, keep)}
+
+            calibrate.__name__ = "oneshot_calibrate"
+            self._calibrate = jax.jit(calibrate)
+        return self._calibrate(state.params, model_state, jnp.asarray(path), self.calibration)
+
     def accuracy(
-        self, state: SearchState, arch_array: Any, kind: str, data: Any, batch_size: int
+        self,
+        state: SearchState,
+        arch_array: Any,
+        kind: str,
+        data: Any,
+        batch_size: int,
+        *,
+        calibrate: bool = True,
     ) -> tuple[float, float]:
-        """(accuracy, loss) on `data` with one architecture input.
+        """(accuracy, loss) on `data` with one architecture input; a single
+        path (kind "index") with its recomputed batch statistics
+        (:meth:`calibrated`) unless `calibrate` is False.
 
         A last partial batch runs at its own size (a second executable), not
         padded: a model that normalizes with batch statistics (NAS-Bench-201's
@@ -359,10 +421,13 @@ class Program:
         fn = self.eval_fn(kind)
         sums = []
         arch_array = jnp.asarray(arch_array)
+        model_state = state.model_state
+        if kind == "index" and calibrate:
+            model_state = self.calibrated(state, arch_array)
         for i in range(0, len(data), batch_size):
             x, y = data.x[i : i + batch_size], data.y[i : i + batch_size]
             w = np.ones(len(y), np.float32)
-            sums.append(fn(state.params, state.model_state, arch_array, x, y, w))
+            sums.append(fn(state.params, model_state, arch_array, x, y, w))
         correct, loss, count = np.sum(np.asarray(jax.device_get(sums), np.float64), axis=0)
         return float(correct / max(count, 1.0)), float(loss / max(count, 1.0))
 
