@@ -2,8 +2,7 @@
 
 A supernet's running averages are those of the mixture (DARTS) or of all the
 paths it trained (SPOS), so a single path scored with them is normalized
-with another network's statistics: on the embedded digits a DARTS argmax
-child scored 0.09 with them and 0.25 with its own. `search(...,
+with another network's statistics. `search(...,
 recalibrate=K)` recomputes them over K fixed training batches before a path
 is scored, as SPOS does; these tests check the statistics against a direct
 computation, for two momenta, and that the child with inherited weights
