@@ -12,7 +12,9 @@ score 60 or less on the table, so a search that did not collapse passes by
 chance about 3 times in 100.
 
 It runs the benchmark itself, as a user would, so the figure it checks is the
-README's. About 30-45 minutes on a 2-core CPU: `make test-slow` only.
+README's. It took 45 min on one core shared with another search: `make
+test-slow` only; the subprocess gets 70 min, so that a stuck run fails here
+within CI's 90 min rather than being killed with the rest.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def test_darts_collapses_on_one_seed_of_the_reduced_protocol(tmp_path: Path) -> 
         "--out",
         str(out),
     ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=4800)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=4200)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}"
     report = json.loads(out.read_text())
     assert report["complete"] is True
