@@ -145,27 +145,20 @@ def spos_vs_children(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
             if len(cells) < 3:
                 continue
             alone = [c["accuracy"][a] for a in cells]
+            # the supernet's scores, and (runs since recalibrate) its running averages'
+            taus = {
+                f"kendall_tau_{name}_vs_children": round(
+                    kendall_tau([r["ranking"][f"{name}_accuracy"][a] for a in cells], alone), 4
+                )
+                for name in ("supernet", "running_averages")
+                if f"{name}_accuracy" in r["ranking"]
+            }
             pairs.append(
                 {
                     "spos_seed": r["seed"],
                     "children_seed": c["seed"],
                     "cells": len(cells),
-                    "kendall_tau_supernet_vs_children": round(
-                        kendall_tau([r["ranking"]["supernet_accuracy"][a] for a in cells], alone), 4
-                    ),
-                    **(
-                        {
-                            "kendall_tau_running_averages_vs_children": round(
-                                kendall_tau(
-                                    [r["ranking"]["running_averages_accuracy"][a] for a in cells],
-                                    alone,
-                                ),
-                                4,
-                            )
-                        }
-                        if "running_averages_accuracy" in r["ranking"]
-                        else {}
-                    ),
+                    **taus,
                     "kendall_tau_params_vs_children": round(
                         kendall_tau(
                             [float(child_params(parse_arch_string(a))) for a in cells], alone
@@ -280,6 +273,10 @@ def rank_cells(result: Any, valid: Any, num: int, seed: int, bench: Any) -> dict
     # the same supernet without recomputed batch statistics (its running averages)
     plain = result.score(dnas, valid, recalibrate=False)
     table = [bench.test_accuracy(d, "cifar10") for d in dnas]
+
+    def by_arch(accs: list[float]) -> dict[str, float]:
+        return {nb.arch_string(d): round(a, 4) for d, a in zip(dnas, accs, strict=True)}
+
     archs = [tuple(nb.OPS[v] for v in d) for d in dnas]
     check_child_params(archs[:2])
     params = [float(child_params(a)) for a in archs]
@@ -292,12 +289,8 @@ def rank_cells(result: Any, valid: Any, num: int, seed: int, bench: Any) -> dict
         "score_s": round(score_s, 2),
         "mean_supernet_accuracy": round(float(np.mean(scores)), 4),
         # each cell's supernet score, to rank against children trained alone
-        "supernet_accuracy": {
-            nb.arch_string(d): round(a, 4) for d, a in zip(dnas, scores, strict=True)
-        },
-        "running_averages_accuracy": {
-            nb.arch_string(d): round(a, 4) for d, a in zip(dnas, plain, strict=True)
-        },
+        "supernet_accuracy": by_arch(scores),
+        "running_averages_accuracy": by_arch(plain),
     }
 
 

@@ -16,7 +16,7 @@ from ._checkpoints import Checkpoint, enable_compilation_cache
 from ._pt import order as pt_order
 from ._pt import project
 from ._result import SearchResult
-from ._strategies import Program, SearchState, Strategy
+from ._strategies import Program, SearchState, Strategy, check_int
 from ._studies import record_unit
 
 
@@ -210,11 +210,7 @@ def search(
         True
     """
     _check(strategy, train, valid, epochs, batch_size)
-    if isinstance(recalibrate, bool) or not isinstance(recalibrate, int) or recalibrate < 0:
-        raise ValueError(
-            f"`recalibrate` must be an int >= 0 (batches of `train`), but got "
-            f"recalibrate={recalibrate!r}"
-        )
+    recalibrate = check_int("recalibrate", recalibrate, low=0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"`seed` must be an int >= 0, but got seed={seed!r}")
     if compilation_cache is not False:
