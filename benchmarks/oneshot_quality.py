@@ -441,6 +441,21 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return table
 
 
+def share_at_most(bench: Any, line: float) -> float:
+    """The share of all 15,625 cells whose table accuracy is at most `line`: how
+    often a cell drawn at random would pass the collapse check by chance."""
+    import itertools
+
+    import morphax as mx
+    from morphax.spaces import nasbench201 as nb
+
+    accs = [
+        bench.test_accuracy(mx.DNA(list(ops)), "cifar10")
+        for ops in itertools.product(range(len(nb.OPS)), repeat=len(nb.EDGES))
+    ]
+    return round(float(np.mean(np.asarray(accs) <= line)), 4)
+
+
 def goals(table: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The issue's goals, for the protocol's runs; runs of another batch norm
     get the same checks under keys of their own (`... (batch_norm=train)`)."""
@@ -589,6 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_data(args.data, args.images) if names else None
     load_s = time.perf_counter() - start
     bench = nb.load()
+    chance_60 = share_at_most(bench, 60.0)
     runs: list[dict[str, Any]] = []
     # DARTS and DARTS-PT train the same supernet bit for bit (only the selection
     # differs), so with both asked for, DARTS's cell is DARTS-PT's argmax before
@@ -630,6 +646,10 @@ def main(argv: list[str] | None = None) -> int:
             "runs": every,
             "table": table,
             "goals": goals(table, every),
+            # what the collapse line (<= 60) means: the share of cells that pass it
+            "cells_at_most_60_share": chance_60
+            if any(r["strategy"] == "darts" for r in every)
+            else None,
             "wall_s": round(time.perf_counter() - start, 1),
         }
 
