@@ -545,6 +545,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--progress", action="store_true", help="each search's progress bar on stderr"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="pin this process to its first N CPUs before JAX starts (default: leave the "
+        "affinity alone). XLA sizes its CPU thread pool from the affinity, and a search's "
+        "result differs bit for bit between thread counts; the README's rows ran with 1",
+    )
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
     bad = [s for s in names if s not in (*STRATEGIES, CHILDREN)]
@@ -584,6 +591,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--first-seed must be >= 0, but got {args.first_seed}")
     if args.images < 20:
         parser.error(f"--images must be >= 20 (2 per class), but got {args.images}")
+    if args.threads is not None:
+        cpus = sorted(os.sched_getaffinity(0))
+        if not 1 <= args.threads <= len(cpus):
+            parser.error(f"--threads must be in [1, {len(cpus)}] here, but got {args.threads}")
+        os.sched_setaffinity(0, cpus[: args.threads])
 
     import jax
 
@@ -595,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        # XLA's CPU thread pool: results differ bit for bit between thread counts
+        "xla_threads": len(os.sched_getaffinity(0)),
         "jax": jax.__version__,
         "backend": jax.default_backend(),
         "device_kind": jax.devices()[0].device_kind,
