@@ -580,7 +580,8 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="pin this process to its first N CPUs before JAX starts (default: leave the "
         "affinity alone). XLA sizes its CPU thread pool from the affinity, and a search's "
-        "result differs bit for bit between thread counts; the README's rows ran with 1",
+        "result differs bit for bit between thread counts (most of the README's rows ran "
+        "pinned to one core)",
     )
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
