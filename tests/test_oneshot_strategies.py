@@ -436,10 +436,20 @@ def test_bad_search_arguments_name_the_argument_and_value() -> None:
         search(Tiny(), darts, batch_size=321)
     with pytest.raises(ValueError, match=re.escape("batch_size=0")):
         search(Tiny(), darts, batch_size=0)
-    with pytest.raises(ValueError, match=re.escape("seed=-1")):
-        search(Tiny(), darts, seed=-1)
+    for bad in (-1, 1.5, True, "0"):
+        with pytest.raises(ValueError, match=re.escape(f"seed={bad!r}")):
+            search(Tiny(), darts, seed=bad)
     with pytest.raises(ValueError, match=r"`valid` has no examples"):
         search(Tiny(), darts, valid=VA[:0])
+
+
+def test_a_numpy_integer_seed_runs_the_search_of_the_same_int() -> None:
+    # `for seed in np.arange(3)` is how seeds often arrive; the other integer
+    # arguments of the one-shot API accept numpy integers too.
+    a = search(Tiny(), mx.oneshot.DARTS(), seed=3, epochs=1)
+    b = search(Tiny(), mx.oneshot.DARTS(), seed=np.int64(3), epochs=1)
+    assert a.dna == b.dna
+    assert a.history == b.history
 
 
 def test_bad_strategy_options_name_the_option_and_value() -> None:

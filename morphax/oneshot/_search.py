@@ -211,8 +211,7 @@ def search(
     """
     _check(strategy, train, valid, epochs, batch_size)
     recalibrate = check_int("recalibrate", recalibrate, low=0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"`seed` must be an int >= 0, but got seed={seed!r}")
+    seed = check_int("seed", seed, low=0)
     if compilation_cache is not False:
         enable_compilation_cache(
             None if compilation_cache is None or compilation_cache is True else compilation_cache
